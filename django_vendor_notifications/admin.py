@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import Notification
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("id", "vendor", "category", "short_message", "is_read", "created_at")
+    list_filter = ("is_read", "category", "created_at")
+    search_fields = ("message",)
+    raw_id_fields = ("vendor",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("readed_at",)
+    actions = ("mark_as_read",)
+
+    @admin.display(description="message")
+    def short_message(self, notification: Notification) -> str:
+        return notification.message[:80]
+
+    @admin.action(description="Mark selected notifications as read")
+    def mark_as_read(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        # Only unread rows, so readed_at keeps the first time a notification was read.
+        updated = queryset.filter(is_read=False).update(
+            is_read=True, is_recent_notification=False, readed_at=timezone.now()
+        )
+        self.message_user(request, f"{updated} notification(s) marked as read.")

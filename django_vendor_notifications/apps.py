@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class VendorNotificationsConfig(AppConfig):
+    name = "django_vendor_notifications"
+    verbose_name = "Vendor notifications"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the system checks (decorated with @register).
+        from . import checks  # noqa: F401

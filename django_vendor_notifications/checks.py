@@ -1,0 +1,193 @@
+"""System checks: a wrong setting fails at ``manage.py check``, not at the first connection.
+
+Ids are stable (``django_vendor_notifications.E001`` ...) and documented in docs/settings.md.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, register
+from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
+
+from .conf import DEFAULTS, SETTINGS_NAME, app_settings
+
+ID = "django_vendor_notifications.{}"
+# Channels accepts group names of ASCII letters, digits, hyphens, underscores and periods.
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,99}$")
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    errors += _check_shape()
+    if errors:
+        return errors
+    errors += _check_vendor_model()
+    errors += _check_access_policy()
+    errors += _check_group_names()
+    errors += _check_numbers()
+    errors += _check_formats()
+    errors += _check_channel_layer()
+    return errors
+
+
+def _error(number: int, message: str, hint: str | None = None) -> Error:
+    return Error(message, hint=hint, id=ID.format(f"E{number:03d}"))
+
+
+def _check_shape() -> list[CheckMessage]:
+    value = getattr(settings, SETTINGS_NAME, None)
+    if not isinstance(value, dict):
+        return [
+            _error(
+                1,
+                f"{SETTINGS_NAME} must be a dict with at least 'VENDOR_MODEL'.",
+                hint=f'{SETTINGS_NAME} = {{"VENDOR_MODEL": "yourapp.Vendor"}}',
+            )
+        ]
+    unknown = sorted(set(value) - set(DEFAULTS))
+    if unknown:
+        return [_error(2, f"{SETTINGS_NAME} has unknown keys: {', '.join(unknown)}.",
+                       hint=f"Known keys: {', '.join(DEFAULTS)}.")]
+    return []
+
+
+def _check_vendor_model() -> list[CheckMessage]:
+    from .permissions import get_vendor_model
+
+    try:
+        vendor_model = get_vendor_model()
+    except ImproperlyConfigured as exc:
+        return [_error(3, str(exc))]
+    errors: list[CheckMessage] = []
+    owner_key = app_settings.VENDOR_OWNER_FIELD
+    try:
+        owner_field = vendor_model._meta.get_field(owner_key)
+    except FieldDoesNotExist:
+        owner_field = None
+    if owner_field is None or not (owner_field.many_to_one or owner_field.one_to_one):
+        errors.append(
+            _error(
+                4,
+                f"{app_settings.setting_name('VENDOR_OWNER_FIELD')} = {owner_key!r} is not a "
+                f"foreign key or one-to-one field of {vendor_model._meta.label}.",
+            )
+        )
+    for key in ("VENDOR_STAFF_LOOKUP", "STAFF_PERMISSION_LOOKUP"):
+        lookup = app_settings.get(key)
+        if not lookup:
+            continue
+        try:
+            # Building the SQL resolves every part of the lookup without touching the database.
+            str(vendor_model._default_manager.filter(**{lookup: 1}).query)
+        except (FieldError, ValueError, TypeError) as exc:
+            errors.append(
+                _error(5, f"{app_settings.setting_name(key)} = {lookup!r} is not a valid "
+                          f"lookup from {vendor_model._meta.label}: {exc}")
+            )
+    if app_settings.STAFF_PERMISSION_LOOKUP and not app_settings.VENDOR_STAFF_LOOKUP:
+        errors.append(
+            _error(5, f"{app_settings.setting_name('STAFF_PERMISSION_LOOKUP')} needs "
+                      f"{app_settings.setting_name('VENDOR_STAFF_LOOKUP')} as well.")
+        )
+    return errors
+
+
+def _check_access_policy() -> list[CheckMessage]:
+    try:
+        policy_class = app_settings.import_setting("ACCESS_POLICY")
+    except ImproperlyConfigured as exc:
+        return [_error(6, str(exc))]
+    missing = [
+        name for name in ("get_vendor", "can_access") if not callable(getattr(policy_class, name, None))
+    ]
+    if not isinstance(policy_class, type) or missing:
+        return [
+            _error(
+                6,
+                f"{app_settings.setting_name('ACCESS_POLICY')} must name a class with "
+                "get_vendor(user) and can_access(user, vendor) methods.",
+                hint="Subclass django_vendor_notifications.permissions.VendorAccessPolicy.",
+            )
+        ]
+    return []
+
+
+def _placeholders(template: str) -> set[str] | None:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        return None
+
+
+def _check_group_names() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    templates = {"USER_GROUP": "user_id", "VENDOR_GROUP": "vendor_id", "BROADCAST_GROUP": None}
+    for key, placeholder in templates.items():
+        template = app_settings.get(key)
+        expected = {placeholder} if placeholder else set()
+        names = _placeholders(template) if isinstance(template, str) else None
+        sample = template.format(user_id=1, vendor_id=1) if names == expected else ""
+        if names != expected or not GROUP_NAME.match(sample):
+            wanted = f"the placeholder {{{placeholder}}}" if placeholder else "no placeholder"
+            errors.append(
+                _error(
+                    7,
+                    f"{app_settings.setting_name(key)} = {template!r} must be a group name with "
+                    f"{wanted}, made of ASCII letters, digits, '-', '_' and '.'.",
+                )
+            )
+    return errors
+
+
+def _check_numbers() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key in ("UNREAD_LIMIT", "PAGE_SIZE"):
+        value = app_settings.get(key)
+        if type(value) is not int or value < 1:
+            errors.append(
+                _error(8, f"{app_settings.setting_name(key)} must be a positive integer "
+                          f"(got {value!r}).")
+            )
+    return errors
+
+
+def _check_formats() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key in ("DATETIME_FORMAT", "DEFAULT_CATEGORY", "WEBSOCKET_PATH", "TOKEN_QUERY_PARAMETER"):
+        value = app_settings.get(key)
+        if not isinstance(value, str) or not value:
+            errors.append(_error(9, f"{app_settings.setting_name(key)} must be a non-empty string."))
+    categories = app_settings.get("CATEGORIES")
+    if categories is not None:
+        if isinstance(categories, str) or not all(isinstance(c, str) and c for c in categories):
+            errors.append(
+                _error(9, f"{app_settings.setting_name('CATEGORIES')} must be None or a list of "
+                          "category labels.")
+            )
+        elif app_settings.get("DEFAULT_CATEGORY") not in categories:
+            errors.append(
+                _error(9, f"{app_settings.setting_name('DEFAULT_CATEGORY')} must be one of "
+                          f"{app_settings.setting_name('CATEGORIES')}.")
+            )
+    return errors
+
+
+def _check_channel_layer() -> list[CheckMessage]:
+    alias = app_settings.get("CHANNEL_LAYER")
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    if alias not in layers:
+        return [
+            _error(
+                10,
+                f"{app_settings.setting_name('CHANNEL_LAYER')} = {alias!r} is not a key of "
+                "CHANNEL_LAYERS, so notifications cannot be pushed.",
+                hint='Configure CHANNEL_LAYERS, e.g. {"default": {"BACKEND": '
+                '"channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [...]}}}.',
+            )
+        ]
+    return []

@@ -1,0 +1,157 @@
+"""The app's settings: one ``VENDOR_NOTIFICATIONS`` dict in the host's Django settings.
+
+Every property reads ``django.conf.settings`` when it is accessed, never at import time, so
+``override_settings`` works in tests and nothing is frozen before the host has configured
+Django. ``DEFAULTS`` below is the documented default of every key (see ``docs/settings.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "VENDOR_NOTIFICATIONS"
+
+DEFAULTS: dict[str, Any] = {
+    # "app_label.ModelName" of the host's vendor model. Required.
+    "VENDOR_MODEL": None,
+    # Dotted path to the access policy class (see permissions.VendorAccessPolicy).
+    "ACCESS_POLICY": "django_vendor_notifications.permissions.VendorAccessPolicy",
+    # Field on the vendor model that points at the owning user.
+    "VENDOR_OWNER_FIELD": "user",
+    # ORM lookup from the vendor model to its staff users, e.g. "staff__user". None: no staff.
+    "VENDOR_STAFF_LOOKUP": None,
+    # ORM lookup from the vendor model to a boolean on the staff member's role that allows
+    # notifications, e.g. "staff__role__can_view_notifications". None: staff need the Django
+    # permission "django_vendor_notifications.view_notification" instead.
+    "STAFF_PERMISSION_LOOKUP": None,
+    # URL path of the socket, without a leading slash.
+    "WEBSOCKET_PATH": "v1/ws/notifications/",
+    # Query-string parameter that carries the access token.
+    "TOKEN_QUERY_PARAMETER": "token",
+    # Channel-layer group names. {user_id} and {vendor_id} are filled in.
+    "USER_GROUP": "notifications_{user_id}",
+    "BROADCAST_GROUP": "all_notifications",
+    "VENDOR_GROUP": "vendor_notifications_{vendor_id}",
+    # Alias in CHANNEL_LAYERS used for pushes.
+    "CHANNEL_LAYER": "default",
+    # Most unread notifications sent in an unread_notifications frame.
+    "UNREAD_LIMIT": 100,
+    # Notifications per load_more page.
+    "PAGE_SIZE": 20,
+    # strftime format of created_at and readed_at, rendered in settings.TIME_ZONE.
+    "DATETIME_FORMAT": "%d-%m-%Y %H:%M:%S",
+    # Category used when notify() is called without one.
+    "DEFAULT_CATEGORY": "General Notifications",
+    # Allowed category labels, or None to accept any label.
+    "CATEGORIES": None,
+}
+
+REQUIRED = ("VENDOR_MODEL",)
+
+
+class AppSettings:
+    """Typed, read-on-access view of ``settings.VENDOR_NOTIFICATIONS``."""
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTINGS_NAME, {})
+        return value if isinstance(value, dict) else {}
+
+    def get(self, key: str) -> Any:
+        if key not in DEFAULTS:
+            raise AttributeError(f"{SETTINGS_NAME} has no key {key!r}")
+        return self.user_settings.get(key, DEFAULTS[key])
+
+    def setting_name(self, key: str) -> str:
+        """How a key is named in messages: VENDOR_NOTIFICATIONS["KEY"]."""
+        return f'{SETTINGS_NAME}["{key}"]'
+
+    @property
+    def VENDOR_MODEL(self) -> str:
+        value = self.get("VENDOR_MODEL")
+        if not isinstance(value, str) or value.count(".") != 1:
+            raise ImproperlyConfigured(
+                f"{self.setting_name('VENDOR_MODEL')} must be set to the host's vendor model as "
+                f"'app_label.ModelName' (got {value!r})."
+            )
+        return value
+
+    @property
+    def ACCESS_POLICY(self) -> str:
+        return str(self.get("ACCESS_POLICY"))
+
+    @property
+    def VENDOR_OWNER_FIELD(self) -> str:
+        return str(self.get("VENDOR_OWNER_FIELD"))
+
+    @property
+    def VENDOR_STAFF_LOOKUP(self) -> str | None:
+        value = self.get("VENDOR_STAFF_LOOKUP")
+        return str(value) if value else None
+
+    @property
+    def STAFF_PERMISSION_LOOKUP(self) -> str | None:
+        value = self.get("STAFF_PERMISSION_LOOKUP")
+        return str(value) if value else None
+
+    @property
+    def WEBSOCKET_PATH(self) -> str:
+        return str(self.get("WEBSOCKET_PATH")).lstrip("/")
+
+    @property
+    def TOKEN_QUERY_PARAMETER(self) -> str:
+        return str(self.get("TOKEN_QUERY_PARAMETER"))
+
+    @property
+    def USER_GROUP(self) -> str:
+        return str(self.get("USER_GROUP"))
+
+    @property
+    def BROADCAST_GROUP(self) -> str:
+        return str(self.get("BROADCAST_GROUP"))
+
+    @property
+    def VENDOR_GROUP(self) -> str:
+        return str(self.get("VENDOR_GROUP"))
+
+    @property
+    def CHANNEL_LAYER(self) -> str:
+        return str(self.get("CHANNEL_LAYER"))
+
+    @property
+    def UNREAD_LIMIT(self) -> int:
+        return int(self.get("UNREAD_LIMIT"))
+
+    @property
+    def PAGE_SIZE(self) -> int:
+        return int(self.get("PAGE_SIZE"))
+
+    @property
+    def DATETIME_FORMAT(self) -> str:
+        return str(self.get("DATETIME_FORMAT"))
+
+    @property
+    def DEFAULT_CATEGORY(self) -> str:
+        return str(self.get("DEFAULT_CATEGORY"))
+
+    @property
+    def CATEGORIES(self) -> tuple[str, ...] | None:
+        value = self.get("CATEGORIES")
+        return None if value is None else tuple(value)
+
+    def import_setting(self, key: str) -> Any:
+        """Import the dotted path held by ``key``, naming the setting if that fails."""
+        path = self.get(key)
+        try:
+            return import_string(path)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"{self.setting_name(key)} = {path!r} could not be imported: {exc}"
+            ) from exc
+
+
+app_settings = AppSettings()

@@ -1,0 +1,66 @@
+"""The one table the app owns. The database is the source of truth; sockets carry it live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .conf import app_settings
+
+
+def default_category() -> str:
+    return app_settings.DEFAULT_CATEGORY
+
+
+class NotificationQuerySet(models.QuerySet["Notification"]):
+    def for_vendor(self, vendor_id: Any) -> NotificationQuerySet:
+        return self.filter(vendor_id=vendor_id)
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(is_read=False)
+
+    def newest_first(self) -> NotificationQuerySet:
+        return self.order_by("-created_at", "-id")
+
+
+class Notification(models.Model):
+    # 64-bit ids: ids only grow and are part of the protocol (clients page and recover by id).
+    id = models.BigAutoField(primary_key=True)
+    # The target is the host's vendor model, named by VENDOR_NOTIFICATIONS["VENDOR_MODEL"], so
+    # this app never imports the host's models.
+    vendor = models.ForeignKey(
+        app_settings.VENDOR_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vendor_notifications",
+    )
+    # The label the wire format groups by, e.g. "Order Notifications".
+    category = models.CharField(max_length=100, default=default_category)
+    message = models.TextField()
+    context_data = models.JSONField(default=dict, blank=True)
+    is_read = models.BooleanField(default=False)
+    # Kept for the spec: cleared together with is_read.
+    is_recent_notification = models.BooleanField(default=True)
+    readed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The unread snapshot sent on every connect: a vendor's unread rows, newest first.
+            # Partial, so it stays small however much history a vendor has.
+            models.Index(
+                fields=["vendor", "-created_at", "-id"],
+                condition=Q(is_read=False),
+                name="vn_vendor_unread_idx",
+            ),
+            # load_more pages over the whole history, newest first.
+            models.Index(fields=["vendor", "-created_at", "-id"], name="vn_vendor_history_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.message[:50]}"

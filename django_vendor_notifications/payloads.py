@@ -1,0 +1,109 @@
+"""The one place the wire format is written.
+
+Every frame the server sends is built here, so field names (including the spec's ``readed_at``),
+the date format and the ``context_data`` encoding cannot drift between the connect snapshot,
+pages and pushes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from .conf import app_settings
+
+#: Columns an item is built from; services select exactly these.
+ITEM_FIELDS = (
+    "id",
+    "vendor_id",
+    "category",
+    "message",
+    "context_data",
+    "is_read",
+    "readed_at",
+    "created_at",
+)
+
+Frame = dict[str, Any]
+
+
+def format_datetime(value: datetime.datetime | None) -> str | None:
+    """``value`` in the project's TIME_ZONE with DATETIME_FORMAT, or None."""
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = timezone.localtime(value, timezone.get_default_timezone())
+    return value.strftime(app_settings.DATETIME_FORMAT)
+
+
+def encode_context(context: Any) -> str:
+    """The spec sends context_data as a JSON-encoded string, "{}" when empty."""
+    return json.dumps(context or {}, cls=DjangoJSONEncoder, ensure_ascii=False)
+
+
+def notification_item(row: Mapping[str, Any]) -> Frame:
+    """One notification on the wire, from a row holding ITEM_FIELDS."""
+    return {
+        "id": row["id"],
+        "vendor": row["vendor_id"],
+        "category": row["category"],
+        "message": row["message"],
+        "context_data": encode_context(row["context_data"]),
+        "is_read": row["is_read"],
+        "readed_at": format_datetime(row["readed_at"]),
+        "created_at": format_datetime(row["created_at"]),
+    }
+
+
+def group_by_category(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Frame]]:
+    """Items keyed by category label, each list in the order of ``rows``."""
+    grouped: dict[str, list[Frame]] = {}
+    for row in rows:
+        grouped.setdefault(row["category"], []).append(notification_item(row))
+    return grouped
+
+
+def unread_notifications_frame(rows: Iterable[Mapping[str, Any]]) -> Frame:
+    return {"action": "unread_notifications", "notifications": group_by_category(rows)}
+
+
+def load_more_frame(page: int, has_more: bool, rows: Iterable[Mapping[str, Any]]) -> Frame:
+    return {
+        "action": "load_more",
+        "page": page,
+        "has_more": has_more,
+        "notifications": group_by_category(rows),
+    }
+
+
+def new_notification_frame(row: Mapping[str, Any]) -> Frame:
+    return {"action": "new_notification", "notification": notification_item(row)}
+
+
+def mark_read_frame(notification_id: int, found: bool) -> Frame:
+    frame: Frame = {"action": "mark_read", "notification_id": notification_id}
+    if found:
+        frame["status"] = "success"
+    else:
+        frame.update(status="error", error="not_found")
+    return frame
+
+
+def error_frame(code: str, message: str) -> Frame:
+    return {"action": "error", "error": code, "message": message}
+
+
+def with_request_id(frame: Frame, request_id: str | int | None) -> Frame:
+    """Echo the client's request_id on the reply, when it sent one."""
+    if request_id is not None:
+        frame = {**frame, "request_id": request_id}
+    return frame
+
+
+def encode(frame: Frame) -> str:
+    return json.dumps(frame, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,106 @@
+"""The wire protocol's vocabulary: close codes, error codes, and parsing of client messages.
+
+Parsing is plain Python (no socket, no database) so every rule here is unit-tested directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+# Largest id a client may name: ids are 64-bit signed integers in the database.
+MAX_ID = 2**63 - 1
+MAX_REQUEST_ID_LENGTH = 128
+
+
+class CloseCode(IntEnum):
+    """Application close codes. daphne lets an application close only with 1000 or 3000-4999."""
+
+    #: The token is missing, invalid, expired, not an access token, or its user is gone or
+    #: inactive. A client should get a fresh access token, then reconnect.
+    AUTHENTICATION_FAILED = 4001
+    #: The user is authenticated but may not read any vendor's notifications. Do not retry.
+    PERMISSION_DENIED = 4003
+
+
+class ErrorCode:
+    """Values of ``error`` in ``{"action": "error", ...}`` and in failed action replies."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    UNKNOWN_ACTION = "unknown_action"
+    INVALID_FIELD = "invalid_field"
+    NOT_FOUND = "not_found"
+    INTERNAL_ERROR = "internal_error"
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be served; becomes an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, request_id: str | int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed client message: its action, its other keys, and the request_id to echo."""
+
+    action: str
+    data: dict[str, Any] = field(default_factory=dict)
+    request_id: str | int | None = None
+
+    def positive_int(self, name: str) -> int:
+        """The field ``name`` as an integer in 1..MAX_ID (booleans and strings refused)."""
+        value = self.data.get(name)
+        # bool is a subclass of int in Python: true must not mean 1.
+        if type(value) is not int or not 1 <= value <= MAX_ID:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"'{name}' must be a positive integer no larger than {MAX_ID}.",
+                self.request_id,
+            )
+        return value
+
+
+def parse_request_id(message: dict[str, Any]) -> str | int | None:
+    request_id = message.get("request_id")
+    if request_id is None:
+        return None
+    valid_string = isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID_LENGTH
+    valid_int = type(request_id) is int and abs(request_id) <= MAX_ID
+    if not (valid_string or valid_int):
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"'request_id' must be a string of at most {MAX_REQUEST_ID_LENGTH} characters "
+            "or an integer.",
+        )
+    return request_id
+
+
+def parse_request(text: str | None, binary: bytes | None = None) -> Request:
+    """Turn one client frame into a Request, or raise ProtocolError."""
+    if text is None:
+        raise ProtocolError(
+            ErrorCode.BINARY_NOT_SUPPORTED, "Binary frames are not supported; send JSON text."
+        )
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested arrays exhaust the decoder's stack.
+        raise ProtocolError(ErrorCode.INVALID_JSON, "The message is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "The message must be a JSON object.")
+    request_id = parse_request_id(message)
+    action = message.get("action")
+    if not isinstance(action, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, "The message needs an 'action' string.", request_id
+        )
+    data = {key: value for key, value in message.items() if key not in ("action", "request_id")}
+    return Request(action=action, data=data, request_id=request_id)

@@ -1,0 +1,20 @@
+"""The ASGI application end-to-end tests serve, wired as a host would wire it."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+http_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
+from django_vendor_notifications.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        "websocket": JWTAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -1,0 +1,101 @@
+"""Fixtures shared by the suite: users, vendors, staff, tokens and a connected communicator."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from django_vendor_notifications.models import Notification
+from tests.testapp.models import Role, Staff, Vendor
+
+User = get_user_model()
+
+
+def make_user(username: str | None = None, **extra: Any) -> Any:
+    return User.objects.create_user(username=username or f"u-{uuid.uuid4().hex[:10]}", **extra)
+
+
+def access_token_for(user: Any) -> str:
+    return str(AccessToken.for_user(user))
+
+
+def refresh_token_for(user: Any) -> str:
+    return str(RefreshToken.for_user(user))
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    return make_user("owner")
+
+
+@pytest.fixture
+def vendor(owner: Any) -> Vendor:
+    return Vendor.objects.create(user=owner, name="Vendor A")
+
+
+@pytest.fixture
+def other_vendor(db: Any) -> Vendor:
+    return Vendor.objects.create(user=make_user("other-owner"), name="Vendor B")
+
+
+@pytest.fixture
+def staff(vendor: Vendor) -> Any:
+    """A staff member of ``vendor`` whose role may read notifications."""
+    user = make_user("staff")
+    role = Role.objects.create(name="manager", can_view_notifications=True)
+    Staff.objects.create(vendor=vendor, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def staff_without_permission(vendor: Vendor) -> Any:
+    user = make_user("packer")
+    role = Role.objects.create(name="packer", can_view_notifications=False)
+    Staff.objects.create(vendor=vendor, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def customer(db: Any) -> Any:
+    return make_user("customer")
+
+
+@pytest.fixture
+def access_token(owner: Any, vendor: Vendor) -> str:
+    return access_token_for(owner)
+
+
+@pytest.fixture
+def make_notification() -> Callable[..., Notification]:
+    def make(vendor: Vendor, message: str = "hello", **fields: Any) -> Notification:
+        return Notification.objects.create(vendor=vendor, message=message, **fields)
+
+    return make
+
+
+def websocket_application() -> Any:
+    from tests.asgi import application
+
+    return application
+
+
+def communicator_for(token: str | None, path: str = "/v1/ws/notifications/") -> WebsocketCommunicator:
+    query = f"?token={token}" if token is not None else ""
+    return WebsocketCommunicator(websocket_application(), f"{path}{query}")
+
+
+@pytest.fixture
+async def communicator(access_token: str) -> AsyncIterator[WebsocketCommunicator]:
+    """A connected owner socket whose first frame has been read (as ``communicator.first``)."""
+    communicator = communicator_for(access_token)
+    connected, _ = await communicator.connect()
+    assert connected
+    communicator.first = await communicator.receive_json_from(timeout=5)  # type: ignore[attr-defined]
+    yield communicator
+    await communicator.disconnect()

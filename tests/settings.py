@@ -1,0 +1,80 @@
+"""Settings for the test suite.
+
+DATABASE_URL selects the database (SQLite by default, e.g. postgres://postgres@127.0.0.1/test);
+REDIS_URL the Redis that delivery and end-to-end tests use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "tests-only-secret-key-that-is-long-enough-for-hs256"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "Europe/Berlin"
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "channels",
+    "django_vendor_notifications",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+ASGI_APPLICATION = "tests.asgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'test.sqlite3'}")
+    )
+}
+# End-to-end tests run a server in another process, which must open the same test database:
+# an in-memory SQLite database would be invisible to it. TEST_DB_SUFFIX keeps concurrent runs
+# (tox envs, several checkouts) apart.
+TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX", "")
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test-db{TEST_DB_SUFFIX}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_vendor_notifications{TEST_DB_SUFFIX}"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+SIMPLE_JWT = {"SIGNING_KEY": SECRET_KEY}
+
+VENDOR_NOTIFICATIONS = {
+    "VENDOR_MODEL": "testapp.Vendor",
+    "VENDOR_OWNER_FIELD": "user",
+    "VENDOR_STAFF_LOOKUP": "staff__user",
+    "STAFF_PERMISSION_LOOKUP": "staff__role__can_view_notifications",
+}
