@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_CATEGORY": "General Notifications",
     # Allowed category labels, or None to accept any label.
     "CATEGORIES": None,
+    # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
+    # clients, which still need a valid token).
+    "ALLOW_MISSING_ORIGIN": True,
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -142,6 +145,10 @@ class AppSettings:
     def CATEGORIES(self) -> tuple[str, ...] | None:
         value = self.get("CATEGORIES")
         return None if value is None else tuple(value)
+
+    @property
+    def ALLOW_MISSING_ORIGIN(self) -> bool:
+        return bool(self.get("ALLOW_MISSING_ORIGIN"))
 
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""
