@@ -57,5 +57,5 @@ class JWTAuthMiddleware(BaseMiddleware):
 
 
 def JWTAuthMiddlewareStack(inner: Any) -> JWTAuthMiddleware:  # noqa: N802 - Channels' naming
-    """Wrap ``inner`` (usually a URLRouter) in the app's authentication, like AuthMiddlewareStack."""
+    """Wrap ``inner`` (usually a URLRouter) in the app's JWT authentication."""
     return JWTAuthMiddleware(inner)

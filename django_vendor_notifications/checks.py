@@ -51,8 +51,13 @@ def _check_shape() -> list[CheckMessage]:
         ]
     unknown = sorted(set(value) - set(DEFAULTS))
     if unknown:
-        return [_error(2, f"{SETTINGS_NAME} has unknown keys: {', '.join(unknown)}.",
-                       hint=f"Known keys: {', '.join(DEFAULTS)}.")]
+        return [
+            _error(
+                2,
+                f"{SETTINGS_NAME} has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(DEFAULTS)}.",
+            )
+        ]
     return []
 
 
@@ -86,13 +91,19 @@ def _check_vendor_model() -> list[CheckMessage]:
             str(vendor_model._default_manager.filter(**{lookup: 1}).query)
         except (FieldError, ValueError, TypeError) as exc:
             errors.append(
-                _error(5, f"{app_settings.setting_name(key)} = {lookup!r} is not a valid "
-                          f"lookup from {vendor_model._meta.label}: {exc}")
+                _error(
+                    5,
+                    f"{app_settings.setting_name(key)} = {lookup!r} is not a valid "
+                    f"lookup from {vendor_model._meta.label}: {exc}",
+                )
             )
     if app_settings.STAFF_PERMISSION_LOOKUP and not app_settings.VENDOR_STAFF_LOOKUP:
         errors.append(
-            _error(5, f"{app_settings.setting_name('STAFF_PERMISSION_LOOKUP')} needs "
-                      f"{app_settings.setting_name('VENDOR_STAFF_LOOKUP')} as well.")
+            _error(
+                5,
+                f"{app_settings.setting_name('STAFF_PERMISSION_LOOKUP')} needs "
+                f"{app_settings.setting_name('VENDOR_STAFF_LOOKUP')} as well.",
+            )
         )
     return errors
 
@@ -103,7 +114,9 @@ def _check_access_policy() -> list[CheckMessage]:
     except ImproperlyConfigured as exc:
         return [_error(6, str(exc))]
     missing = [
-        name for name in ("get_vendor", "can_access") if not callable(getattr(policy_class, name, None))
+        name
+        for name in ("get_vendor", "can_access")
+        if not callable(getattr(policy_class, name, None))
     ]
     if not isinstance(policy_class, type) or missing:
         return [
@@ -150,8 +163,10 @@ def _check_numbers() -> list[CheckMessage]:
         value = app_settings.get(key)
         if type(value) is not int or value < 1:
             errors.append(
-                _error(8, f"{app_settings.setting_name(key)} must be a positive integer "
-                          f"(got {value!r}).")
+                _error(
+                    8,
+                    f"{app_settings.setting_name(key)} must be a positive integer (got {value!r}).",
+                )
             )
     return errors
 
@@ -161,18 +176,26 @@ def _check_formats() -> list[CheckMessage]:
     for key in ("DATETIME_FORMAT", "DEFAULT_CATEGORY", "WEBSOCKET_PATH", "TOKEN_QUERY_PARAMETER"):
         value = app_settings.get(key)
         if not isinstance(value, str) or not value:
-            errors.append(_error(9, f"{app_settings.setting_name(key)} must be a non-empty string."))
+            errors.append(
+                _error(9, f"{app_settings.setting_name(key)} must be a non-empty string.")
+            )
     categories = app_settings.get("CATEGORIES")
     if categories is not None:
         if isinstance(categories, str) or not all(isinstance(c, str) and c for c in categories):
             errors.append(
-                _error(9, f"{app_settings.setting_name('CATEGORIES')} must be None or a list of "
-                          "category labels.")
+                _error(
+                    9,
+                    f"{app_settings.setting_name('CATEGORIES')} must be None or a list of "
+                    "category labels.",
+                )
             )
         elif app_settings.get("DEFAULT_CATEGORY") not in categories:
             errors.append(
-                _error(9, f"{app_settings.setting_name('DEFAULT_CATEGORY')} must be one of "
-                          f"{app_settings.setting_name('CATEGORIES')}.")
+                _error(
+                    9,
+                    f"{app_settings.setting_name('DEFAULT_CATEGORY')} must be one of "
+                    f"{app_settings.setting_name('CATEGORIES')}.",
+                )
             )
     return errors
 

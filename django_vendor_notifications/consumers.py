@@ -104,7 +104,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def action_load_more(self, request: Request) -> payloads.Frame:
         page = request.positive_int("page")
         assert self.session is not None
-        return await notifications_page(self.session.vendor_id, page)  # type: ignore[no-any-return]
+        return await notifications_page(self.session.vendor_id, page)
 
     # --- channel-layer events --------------------------------------------------------------
 

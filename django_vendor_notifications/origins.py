@@ -17,7 +17,7 @@ from django.conf import settings
 from .conf import app_settings
 
 
-class OriginValidator(ChannelsOriginValidator):  # type: ignore[misc]
+class OriginValidator(ChannelsOriginValidator):
     def valid_origin(self, parsed_origin: Any) -> bool:
         if parsed_origin is None:
             return app_settings.ALLOW_MISSING_ORIGIN or "*" in self.allowed_origins

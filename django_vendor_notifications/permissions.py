@@ -74,9 +74,8 @@ class VendorAccessPolicy:
         permission_lookup = app_settings.STAFF_PERMISSION_LOOKUP
         vendors = type(vendor)._default_manager.filter(pk=vendor.pk)
         if permission_lookup is None:
-            return (
-                vendors.filter(**{staff_lookup: user}).exists()
-                and user.has_perm(NOTIFICATION_PERMISSION)
+            return vendors.filter(**{staff_lookup: user}).exists() and user.has_perm(
+                NOTIFICATION_PERMISSION
             )
         # Both conditions in one filter() call, so they apply to the same staff row.
         return vendors.filter(**{staff_lookup: user, permission_lookup: True}).exists()
@@ -89,4 +88,4 @@ class VendorAccessPolicy:
 def get_access_policy() -> VendorAccessPolicy:
     """An instance of the configured ``ACCESS_POLICY`` class."""
     policy_class = app_settings.import_setting("ACCESS_POLICY")
-    return policy_class()  # type: ignore[no-any-return]
+    return policy_class()

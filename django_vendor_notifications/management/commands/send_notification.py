@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -35,8 +36,10 @@ class Command(BaseCommand):
         vendor_model = get_vendor_model()
         try:
             vendor = vendor_model._default_manager.get(pk=options["vendor"])
-        except (vendor_model.DoesNotExist, ValueError) as exc:
-            raise CommandError(f"No {vendor_model._meta.label} with pk {options['vendor']!r}.") from exc
+        except (ObjectDoesNotExist, ValueError) as exc:
+            raise CommandError(
+                f"No {vendor_model._meta.label} with pk {options['vendor']!r}."
+            ) from exc
         layer = settings.CHANNEL_LAYERS.get(app_settings.CHANNEL_LAYER, {})
         if layer.get("BACKEND", "").endswith("InMemoryChannelLayer"):
             self.stderr.write(
