@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The databases `make test` runs the suite on: SQLite (the default) and this PostgreSQL.
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+REDIS_URL ?= redis://127.0.0.1:6379/0
+DEMO := $(BIN)/python example_project/manage.py
+
+.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean
+
+help:
+	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
+	@echo "make test   - run the test suite on SQLite and PostgreSQL (starts PostgreSQL and Redis)"
+	@echo "make lint / make typecheck / make tox - ruff, mypy, the full tox matrix"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(DEMO) migrate --noinput
+	$(DEMO) seed_demo
+	$(DEMO) runserver 127.0.0.1:8000
+
+services:
+	@.ci/services
+
+test: venv services test-sqlite test-postgres
+
+test-sqlite: venv
+	REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+
+test-postgres: venv services
+	DATABASE_URL=$(POSTGRES_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check django_vendor_notifications
+
+typecheck: venv
+	$(BIN)/mypy
+
+tox: venv services
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/tox
+
+clean:
+	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3
