@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from django_vendor_notifications.models import Notification
@@ -85,7 +89,9 @@ def websocket_application() -> Any:
     return application
 
 
-def communicator_for(token: str | None, path: str = "/v1/ws/notifications/") -> WebsocketCommunicator:
+def communicator_for(
+    token: str | None, path: str = "/v1/ws/notifications/"
+) -> WebsocketCommunicator:
     query = f"?token={token}" if token is not None else ""
     return WebsocketCommunicator(websocket_application(), f"{path}{query}")
 
@@ -99,3 +105,49 @@ async def communicator(access_token: str) -> AsyncIterator[WebsocketCommunicator
     communicator.first = await communicator.receive_json_from(timeout=5)  # type: ignore[attr-defined]
     yield communicator
     await communicator.disconnect()
+
+
+def vendor_settings(**overrides: Any) -> override_settings:
+    """override_settings for some VENDOR_NOTIFICATIONS keys, keeping the others."""
+    return override_settings(VENDOR_NOTIFICATIONS={**settings.VENDOR_NOTIFICATIONS, **overrides})
+
+
+@pytest.fixture
+def channel_layer() -> Iterator[Any]:
+    """The in-memory default layer, emptied afterwards so no group outlives its test."""
+    layer = get_channel_layer()
+    yield layer
+    async_to_sync(layer.flush)()
+
+
+@pytest.fixture
+def simple_jwt_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Override keys of SIMPLE_JWT for the rest of the test.
+
+    simplejwt rebuilds ``rest_framework_simplejwt.settings.api_settings`` on setting_changed,
+    but ``authentication`` and ``tokens`` imported the old object by name, so without
+    re-pointing them an override would silently not apply.
+    """
+    from rest_framework_simplejwt import authentication, tokens
+    from rest_framework_simplejwt import settings as jwt_settings
+
+    overrides: list[override_settings] = []
+
+    def apply(**keys: Any) -> None:
+        override = override_settings(SIMPLE_JWT={**settings.SIMPLE_JWT, **keys})
+        override.enable()
+        overrides.append(override)
+        monkeypatch.setattr(authentication, "api_settings", jwt_settings.api_settings)
+        monkeypatch.setattr(tokens, "api_settings", jwt_settings.api_settings)
+
+    yield apply
+    for override in reversed(overrides):
+        override.disable()
+
+
+async def connect(token: str | None) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """A connected socket for ``token`` and its first (unread_notifications) frame."""
+    communicator = communicator_for(token)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator, await communicator.receive_json_from(timeout=5)
