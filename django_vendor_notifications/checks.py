@@ -10,7 +10,7 @@ import string
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
@@ -159,13 +159,23 @@ def _check_group_names() -> list[CheckMessage]:
 
 def _check_numbers() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for key in ("UNREAD_LIMIT", "PAGE_SIZE"):
+    for key in ("UNREAD_LIMIT", "PAGE_SIZE", "SYNC_LIMIT"):
         value = app_settings.get(key)
         if type(value) is not int or value < 1:
             errors.append(
                 _error(
                     8,
                     f"{app_settings.setting_name(key)} must be a positive integer (got {value!r}).",
+                )
+            )
+    for key in ("PUBLISH_TIMEOUT", "LAYER_TIMEOUT"):
+        value = app_settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(
+                _error(
+                    8,
+                    f"{app_settings.setting_name(key)} must be a positive number of "
+                    f"seconds (got {value!r}).",
                 )
             )
     return errors
@@ -203,14 +213,43 @@ def _check_formats() -> list[CheckMessage]:
 def _check_channel_layer() -> list[CheckMessage]:
     alias = app_settings.get("CHANNEL_LAYER")
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
-    if alias not in layers:
-        return [
-            _error(
-                10,
-                f"{app_settings.setting_name('CHANNEL_LAYER')} = {alias!r} is not a key of "
-                "CHANNEL_LAYERS, so notifications cannot be pushed.",
-                hint='Configure CHANNEL_LAYERS, e.g. {"default": {"BACKEND": '
-                '"channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [...]}}}.',
-            )
-        ]
-    return []
+    if alias in layers:
+        return _check_redis_timeouts(layers[alias])
+    return [
+        _error(
+            10,
+            f"{app_settings.setting_name('CHANNEL_LAYER')} = {alias!r} is not a key of "
+            "CHANNEL_LAYERS, so notifications cannot be pushed.",
+            hint="Configure CHANNEL_LAYERS, e.g. {\"default\": "
+            "django_vendor_notifications.layers.redis_channel_layer(REDIS_URL)}.",
+        )
+    ]
+
+
+# channels-redis's receive blocks on Redis for this many seconds at a time.
+REDIS_BLOCKING_RECEIVE = 5
+
+
+def _check_redis_timeouts(layer: dict[str, Any]) -> list[CheckMessage]:
+    """redis-py 8 times out an idle blocking receive unless socket_timeout is above 5 s."""
+    if layer.get("BACKEND") != "channels_redis.core.RedisChannelLayer":
+        return []
+    hosts = (layer.get("CONFIG") or {}).get("hosts") or [None]
+    short = [
+        host
+        for host in hosts
+        if not isinstance(host, dict)
+        or not isinstance(host.get("socket_timeout"), (int, float))
+        or host["socket_timeout"] <= REDIS_BLOCKING_RECEIVE
+    ]
+    if not short:
+        return []
+    return [
+        Warning(
+            "A channels-redis host has no socket_timeout above 5 seconds: with redis-py 8 an "
+            "idle notification socket's receive times out and the socket is closed (4013).",
+            hint="Use django_vendor_notifications.layers.redis_channel_layer(url), or give "
+            'each host as {"address": url, "socket_timeout": 30}.',
+            id=ID.format("W001"),
+        )
+    ]

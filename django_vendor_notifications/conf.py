@@ -48,6 +48,13 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_CATEGORY": "General Notifications",
     # Allowed category labels, or None to accept any label.
     "CATEGORIES": None,
+    # Most notifications in one sync reply (and in one server-side gap fill).
+    "SYNC_LIMIT": 500,
+    # Seconds a publish (group_send) may take before it is abandoned with a warning.
+    "PUBLISH_TIMEOUT": 2.0,
+    # Seconds joining the channel-layer groups on connect may take before the socket is
+    # closed with 4013 (try again later).
+    "LAYER_TIMEOUT": 3.0,
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
@@ -145,6 +152,18 @@ class AppSettings:
     def CATEGORIES(self) -> tuple[str, ...] | None:
         value = self.get("CATEGORIES")
         return None if value is None else tuple(value)
+
+    @property
+    def SYNC_LIMIT(self) -> int:
+        return int(self.get("SYNC_LIMIT"))
+
+    @property
+    def PUBLISH_TIMEOUT(self) -> float:
+        return float(self.get("PUBLISH_TIMEOUT"))
+
+    @property
+    def LAYER_TIMEOUT(self) -> float:
+        return float(self.get("LAYER_TIMEOUT"))
 
     @property
     def ALLOW_MISSING_ORIGIN(self) -> bool:

@@ -60,6 +60,8 @@ class Notification(models.Model):
             ),
             # load_more pages over the whole history, newest first.
             models.Index(fields=["vendor", "-created_at", "-id"], name="vn_vendor_history_idx"),
+            # sync and gap recovery: a vendor's notifications after an id, oldest first.
+            models.Index(fields=["vendor", "id"], name="vn_vendor_id_idx"),
         ]
 
     def __str__(self) -> str:

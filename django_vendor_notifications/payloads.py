@@ -85,6 +85,25 @@ def new_notification_frame(row: Mapping[str, Any]) -> Frame:
     return {"action": "new_notification", "notification": notification_item(row)}
 
 
+def sync_frame(since_id: int, rows: Iterable[Mapping[str, Any]], has_more: bool) -> Frame:
+    """Notifications after ``since_id``, oldest first, as a flat list (items carry category)."""
+    return {
+        "action": "sync",
+        "since_id": since_id,
+        "notifications": [notification_item(row) for row in rows],
+        "has_more": has_more,
+    }
+
+
+def notification_read_frame(notification_id: int, unread_total: int) -> Frame:
+    """Tells a vendor's other sockets that one of its notifications was read."""
+    return {
+        "action": "notification_read",
+        "notification_id": notification_id,
+        "unread_total": unread_total,
+    }
+
+
 def mark_read_frame(notification_id: int, found: bool) -> Frame:
     frame: Frame = {"action": "mark_read", "notification_id": notification_id}
     if found:

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+from urllib.parse import parse_qs
 
 # Largest id a client may name: ids are 64-bit signed integers in the database.
 MAX_ID = 2**63 - 1
@@ -23,6 +24,9 @@ class CloseCode(IntEnum):
     AUTHENTICATION_FAILED = 4001
     #: The user is authenticated but may not read any vendor's notifications. Do not retry.
     PERMISSION_DENIED = 4003
+    #: The server cannot deliver live notifications right now (its channel layer, usually
+    #: Redis, is unreachable). Reconnect with backoff, then sync from the newest id you have.
+    TRY_AGAIN_LATER = 4013
 
 
 class ErrorCode:
@@ -57,15 +61,38 @@ class Request:
 
     def positive_int(self, name: str) -> int:
         """The field ``name`` as an integer in 1..MAX_ID (booleans and strings refused)."""
+        return self.bounded_int(name, minimum=1)
+
+    def bounded_int(self, name: str, *, minimum: int) -> int:
+        """The field ``name`` as an integer in minimum..MAX_ID (booleans and strings refused)."""
         value = self.data.get(name)
         # bool is a subclass of int in Python: true must not mean 1.
-        if type(value) is not int or not 1 <= value <= MAX_ID:
+        if type(value) is not int or not minimum <= value <= MAX_ID:
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD,
-                f"'{name}' must be a positive integer no larger than {MAX_ID}.",
+                f"'{name}' must be {kind} no larger than {MAX_ID}.",
                 self.request_id,
             )
         return value
+
+
+def since_from_query_string(query_string: bytes | str) -> int | None:
+    """The ``since`` URL parameter (a reconnecting client's newest id), or None when absent.
+
+    Raises ProtocolError when it is present but not an integer in 0..MAX_ID.
+    """
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    values = parse_qs(query_string).get("since")
+    if not values:
+        return None
+    text = values[0]
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"'since' must be an integer from 0 to {MAX_ID}."
+        )
+    return int(text)
 
 
 def parse_request_id(message: dict[str, Any]) -> str | int | None:

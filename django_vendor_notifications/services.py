@@ -1,4 +1,4 @@
-"""The app's Python API: creating, reading and publishing notifications.
+"""The app's Python API: creating and reading notifications.
 
 Every function here is synchronous, plain Django: a host calls ``notify()`` from a view, a task or
 a shell, and the consumer calls the rest through ``database_sync_to_async``. None of them needs a
@@ -7,46 +7,20 @@ socket, so each is tested on its own.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import models, router, transaction
-from django.db.models.functions import Coalesce
+from django.db.models import Max
 from django.utils import timezone
 
-from . import payloads
+from . import delivery, payloads
 from .conf import app_settings
 from .models import Notification
-from .permissions import get_access_policy
+from .permissions import get_access_policy, get_vendor_model
 from .protocol import MAX_ID
-
-logger = logging.getLogger(__name__)
-
-#: Channel-layer event type of a push; the consumer forwards its "text" as it is.
-PUSH_EVENT = "notification.push"
-#: Channel-layer event type that makes a socket re-send its unread_notifications frame.
-RELOAD_EVENT = "reload_unread_notifications"
-
-
-# --- group names ---------------------------------------------------------------------------
-
-
-def user_group(user_id: Any) -> str:
-    return app_settings.USER_GROUP.format(user_id=user_id)
-
-
-def vendor_group(vendor_id: Any) -> str:
-    return app_settings.VENDOR_GROUP.format(vendor_id=vendor_id)
-
-
-def broadcast_group() -> str:
-    return app_settings.BROADCAST_GROUP
-
 
 # --- the connect path ----------------------------------------------------------------------
 
@@ -57,10 +31,17 @@ class Session:
 
     user_id: Any
     vendor_id: Any
+    #: The vendor's newest notification id when the session opened (0 for none): where the
+    #: socket's view of the vendor's history starts.
+    last_id: int = 0
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return (user_group(self.user_id), broadcast_group(), vendor_group(self.vendor_id))
+        return (
+            delivery.user_group(self.user_id),
+            delivery.broadcast_group(),
+            delivery.vendor_group(self.vendor_id),
+        )
 
 
 def open_session(user: Any) -> Session | None:
@@ -69,18 +50,28 @@ def open_session(user: Any) -> Session | None:
     vendor = policy.get_vendor(user)
     if vendor is None or not policy.can_access(user, vendor):
         return None
-    return Session(user_id=user.pk, vendor_id=vendor.pk)
+    return Session(user_id=user.pk, vendor_id=vendor.pk, last_id=newest_id(vendor.pk))
 
 
-def unread_notifications(vendor_id: Any) -> payloads.Frame:
-    """The unread_notifications frame: unread, newest first, at most UNREAD_LIMIT. One query."""
-    rows = (
+def newest_id(vendor_id: Any) -> int:
+    """The id of the vendor's newest notification, 0 when it has none. One index lookup."""
+    newest = Notification.objects.for_vendor(vendor_id).aggregate(newest=Max("id"))["newest"]
+    return int(newest or 0)
+
+
+def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
+    """Unread notifications, newest first, at most UNREAD_LIMIT. One query."""
+    return list(
         Notification.objects.for_vendor(vendor_id)
         .unread()
         .newest_first()
         .values(*payloads.ITEM_FIELDS)[: app_settings.UNREAD_LIMIT]
     )
-    return payloads.unread_notifications_frame(rows)
+
+
+def unread_notifications(vendor_id: Any) -> payloads.Frame:
+    """The unread_notifications frame. One query."""
+    return payloads.unread_notifications_frame(unread_rows(vendor_id))
 
 
 # --- actions -------------------------------------------------------------------------------
@@ -102,21 +93,54 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
     return payloads.load_more_frame(page, len(rows) > size, rows[:size])
 
 
-def mark_read(vendor_id: Any, notification_id: int) -> bool:
-    """Mark one of the vendor's notifications read; False when it is not the vendor's.
-
-    One UPDATE. Idempotent: marking a read notification again succeeds and keeps the first
-    ``readed_at``.
-    """
-    updated = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id).update(
-        is_read=True,
-        is_recent_notification=False,
-        readed_at=Coalesce(models.F("readed_at"), models.Value(timezone.now())),
+def rows_since(vendor_id: Any, since_id: int) -> tuple[list[dict[str, Any]], bool]:
+    """The vendor's notifications with id > since_id, oldest first, at most SYNC_LIMIT, and
+    whether more follow. One query, on the (vendor, id) index."""
+    limit = app_settings.SYNC_LIMIT
+    rows = list(
+        Notification.objects.for_vendor(vendor_id)
+        .filter(id__gt=since_id)
+        .order_by("id")
+        .values(*payloads.ITEM_FIELDS)[: limit + 1]
     )
-    return updated == 1
+    return rows[:limit], len(rows) > limit
 
 
-# --- the push path -------------------------------------------------------------------------
+def sync(vendor_id: Any, since_id: int) -> payloads.Frame:
+    """The sync frame: everything a client that has seen up to ``since_id`` is missing."""
+    rows, has_more = rows_since(vendor_id, since_id)
+    return payloads.sync_frame(since_id, rows, has_more)
+
+
+@dataclass(frozen=True)
+class MarkReadResult:
+    found: bool
+    #: True when this call changed the notification from unread to read.
+    newly_read: bool = False
+    #: The vendor's unread count after the change (set when newly_read).
+    unread_total: int | None = None
+
+
+def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
+    """Mark one of the vendor's notifications read. Two queries whatever the outcome.
+
+    Idempotent: marking a read notification again succeeds and keeps the first ``readed_at``.
+    A notification of another vendor is reported as not found and left untouched.
+    """
+    mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
+    newly_read = (
+        mine.filter(is_read=False).update(
+            is_read=True, is_recent_notification=False, readed_at=timezone.now()
+        )
+        == 1
+    )
+    if newly_read:
+        unread_total = Notification.objects.for_vendor(vendor_id).unread().count()
+        return MarkReadResult(found=True, newly_read=True, unread_total=unread_total)
+    return MarkReadResult(found=mine.exists())
+
+
+# --- creating notifications (the push path) ------------------------------------------------
 
 
 def notify(
@@ -131,8 +155,95 @@ def notify(
     ``vendor`` is a vendor instance or its primary key. The push happens after the surrounding
     transaction commits (at once outside a transaction), so a rolled-back notification is
     never shown. If the channel layer is unreachable the notification is still saved and a
-    warning is logged; clients see it on their next connect.
+    warning is logged; clients get it through ``sync`` or their next connect.
     """
+    category, context = _validated(category, context)
+    vendor_id = _pk(vendor)
+    notification = Notification.objects.create(
+        vendor_id=vendor_id, category=category, message=message, context_data=context
+    )
+    # The vendor's previous id lets a socket notice a push it never got (a full channel).
+    previous_id = (
+        Notification.objects.for_vendor(vendor_id)
+        .filter(id__lt=notification.pk)
+        .aggregate(previous=Max("id"))["previous"]
+    )
+    # Serialise once here; every socket of the vendor forwards the same text.
+    event = delivery.push_event(
+        payloads.encode(payloads.new_notification_frame(_row(notification))),
+        notification_id=notification.pk,
+        previous_id=previous_id,
+    )
+    _after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+    return notification
+
+
+def notify_many(
+    vendors: Iterable[models.Model | Any] | None,
+    message: str,
+    *,
+    category: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    batch_size: int = 1000,
+) -> list[Notification]:
+    """Create the same notification for many vendors (``None``: every vendor) in bulk.
+
+    One ``bulk_create`` per ``batch_size`` vendors and, after commit, one channel-layer message
+    to the ``all_notifications`` group that every socket turns into its own vendor's
+    ``new_notification`` frame — not one message per vendor.
+    """
+    category, context = _validated(category, context)
+    if vendors is None:
+        vendor_ids = list(get_vendor_model()._default_manager.values_list("pk", flat=True))
+    else:
+        vendor_ids = list(dict.fromkeys(_pk(vendor) for vendor in vendors))
+    now = timezone.now()
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(
+                vendor_id=vendor_id,
+                category=category,
+                message=message,
+                context_data=context,
+                created_at=now,
+            )
+            for vendor_id in vendor_ids
+        ],
+        batch_size=batch_size,
+    )
+    if not notifications:
+        return notifications
+    if any(notification.pk is None for notification in notifications):
+        # A database that cannot return ids from a bulk insert: fetch them back.
+        ids = dict(
+            Notification.objects.filter(vendor_id__in=vendor_ids, created_at=now, message=message)
+            .order_by("vendor_id", "-id")
+            .values_list("vendor_id", "id")
+        )
+        for notification in notifications:
+            notification.pk = ids[notification.vendor_id]
+    template_row = {**_row(notifications[0]), "id": 0, "vendor_id": 0}
+    template = payloads.encode(payloads.new_notification_frame(template_row))
+    template = template.replace('"id":0', f'"id":{delivery.ID_PLACEHOLDER}', 1).replace(
+        '"vendor":0', f'"vendor":{delivery.VENDOR_PLACEHOLDER}', 1
+    )
+    event = {
+        "type": delivery.BROADCAST_EVENT,
+        "template": template,
+        "ids": {str(n.vendor_id): n.pk for n in notifications},
+    }
+    _after_commit(partial(delivery.send_event, delivery.broadcast_group(), event))
+    return notifications
+
+
+def reload_unread(vendor: models.Model | Any | None = None) -> bool:
+    """Make the vendor's sockets (every socket, for None) re-send their unread frame."""
+    return delivery.reload_unread(None if vendor is None else _pk(vendor))
+
+
+def _validated(
+    category: str | None, context: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
     category = category or app_settings.DEFAULT_CATEGORY
     allowed = app_settings.CATEGORIES
     if allowed is not None and category not in allowed:
@@ -142,51 +253,15 @@ def notify(
         )
     if context is not None and not isinstance(context, Mapping):
         raise TypeError("context must be a mapping (it is sent as a JSON object).")
-    vendor_id = vendor.pk if isinstance(vendor, models.Model) else vendor
-    notification = Notification.objects.create(
-        vendor_id=vendor_id,
-        category=category,
-        message=message,
-        context_data=dict(context or {}),
-    )
-    # Serialise once here; every socket of the vendor forwards the same text.
-    frame = payloads.encode(payloads.new_notification_frame(_row(notification)))
-    using = router.db_for_write(Notification)
-    transaction.on_commit(partial(publish_frame, vendor_group(vendor_id), frame), using=using)
-    return notification
+    return category, dict(context or {})
 
 
-def publish_frame(group: str, frame_text: str) -> bool:
-    """Send an encoded frame to every socket in ``group``; False (and a warning) on failure."""
-    return send_event(group, {"type": PUSH_EVENT, "text": frame_text})
+def _after_commit(callback: Any) -> None:
+    transaction.on_commit(callback, using=router.db_for_write(Notification))
 
 
-def reload_unread(vendor: models.Model | Any | None = None) -> bool:
-    """Make the vendor's sockets (or every socket, for None) re-send their unread frame."""
-    if vendor is None:
-        group = broadcast_group()
-    else:
-        group = vendor_group(vendor.pk if isinstance(vendor, models.Model) else vendor)
-    return send_event(group, {"type": RELOAD_EVENT})
-
-
-def send_event(group: str, event: dict[str, Any]) -> bool:
-    layer = get_channel_layer(app_settings.CHANNEL_LAYER)
-    if layer is None:
-        logger.warning(
-            "No channel layer %r in CHANNEL_LAYERS; event for %s not sent.",
-            app_settings.CHANNEL_LAYER,
-            group,
-        )
-        return False
-    try:
-        async_to_sync(layer.group_send)(group, event)
-    except Exception:
-        # The row is committed already; the database is the source of truth and clients
-        # catch up on reconnect. A push failure must never break the host's request.
-        logger.warning("Could not publish to group %s.", group, exc_info=True)
-        return False
-    return True
+def _pk(vendor: models.Model | Any) -> Any:
+    return vendor.pk if isinstance(vendor, models.Model) else vendor
 
 
 def _row(notification: Notification) -> dict[str, Any]:

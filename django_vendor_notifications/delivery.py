@@ -1,0 +1,95 @@
+"""How frames reach sockets: group names, channel-layer events, and publishing that never hangs.
+
+The database is the source of truth; everything here is the fast path on top of it. A publish
+that fails (Redis away, a slow network) is logged and reported as False, never raised into the
+host's code: clients recover what they missed from the table (``sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+#: A ready-made frame for every socket of a group: {"text": frame, "exclude": channel?,
+#: "id": notification id?, "previous_id": the vendor's previous notification id?}.
+PUSH_EVENT = "notification.push"
+#: One frame for many vendors (notify_many to all_notifications): {"template": text with
+#: placeholders, "ids": {str(vendor_id): notification id}}.
+BROADCAST_EVENT = "notification.broadcast"
+#: Makes a socket re-send its unread_notifications frame.
+RELOAD_EVENT = "reload_unread_notifications"
+
+#: Placeholders a broadcast template carries where each vendor's own values go.
+ID_PLACEHOLDER = '"@@vn-id@@"'
+VENDOR_PLACEHOLDER = '"@@vn-vendor@@"'
+
+
+def user_group(user_id: Any) -> str:
+    return app_settings.USER_GROUP.format(user_id=user_id)
+
+
+def vendor_group(vendor_id: Any) -> str:
+    return app_settings.VENDOR_GROUP.format(vendor_id=vendor_id)
+
+
+def broadcast_group() -> str:
+    return app_settings.BROADCAST_GROUP
+
+
+def channel_layer() -> Any:
+    return get_channel_layer(app_settings.CHANNEL_LAYER)
+
+
+async def asend_event(group: str, event: dict[str, Any]) -> bool:
+    """Send ``event`` to ``group`` within PUBLISH_TIMEOUT; False (and a warning) on failure."""
+    layer = channel_layer()
+    if layer is None:
+        logger.warning(
+            "No channel layer %r in CHANNEL_LAYERS; event for %s not sent.",
+            app_settings.CHANNEL_LAYER,
+            group,
+        )
+        return False
+    try:
+        await asyncio.wait_for(layer.group_send(group, event), app_settings.PUBLISH_TIMEOUT)
+    except Exception as exc:
+        # The row is committed already and clients catch up with sync; a push failure must
+        # never break the host's request.
+        logger.warning("Could not publish to group %s: %r", group, exc)
+        return False
+    return True
+
+
+def send_event(group: str, event: dict[str, Any]) -> bool:
+    """Synchronous asend_event, for code that runs outside an event loop (views, tasks)."""
+    return bool(async_to_sync(asend_event)(group, event))
+
+
+def push_event(
+    frame_text: str,
+    *,
+    notification_id: int | None = None,
+    previous_id: int | None = None,
+    exclude: str | None = None,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": PUSH_EVENT, "text": frame_text}
+    if notification_id is not None:
+        event["id"] = notification_id
+        event["previous_id"] = previous_id or 0
+    if exclude is not None:
+        event["exclude"] = exclude
+    return event
+
+
+def reload_unread(vendor_id: Any | None = None) -> bool:
+    """Make the vendor's sockets (or every socket, for None) re-send their unread frame."""
+    group = broadcast_group() if vendor_id is None else vendor_group(vendor_id)
+    return send_event(group, {"type": RELOAD_EVENT})

@@ -1,0 +1,44 @@
+"""Channel-layer settings that keep notification sockets healthy on channels-redis.
+
+    CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:6379/0")}
+
+channels-redis's receive blocks on Redis for 5 seconds at a time; with redis-py 8 a connection
+whose ``socket_timeout`` is not above that raises TimeoutError on an idle socket (redis-py
+issue 4091). These defaults raise it, bound connection attempts so a connect or a publish never
+hangs while Redis is away, and check pooled connections after idle periods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CORE_BACKEND = "channels_redis.core.RedisChannelLayer"
+PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
+
+#: Connection options added to every host (each may be overridden per call).
+HOST_DEFAULTS: dict[str, Any] = {
+    # Above channels-redis's 5 s blocking receive, so an idle socket never times out.
+    "socket_timeout": 30,
+    # A Redis that does not answer fails fast instead of hanging a connect or a publish.
+    "socket_connect_timeout": 2,
+    # Ping a pooled connection that sat idle before reusing it.
+    "health_check_interval": 15,
+}
+
+
+def redis_channel_layer(
+    *urls: str, pubsub: bool = False, host_options: dict[str, Any] | None = None, **config: Any
+) -> dict[str, Any]:
+    """A CHANNEL_LAYERS entry for channels-redis on ``urls`` (``redis://`` or ``rediss://``).
+
+    ``pubsub`` selects RedisPubSubChannelLayer; ``host_options`` are extra redis-py connection
+    options (e.g. ``ssl_cert_reqs``); other keyword arguments go to the layer's CONFIG
+    (``prefix``, ``capacity``, ``group_expiry``...).
+    """
+    if not urls:
+        raise ValueError("Give at least one Redis URL.")
+    hosts = [{"address": url, **HOST_DEFAULTS, **(host_options or {})} for url in urls]
+    return {
+        "BACKEND": PUBSUB_BACKEND if pubsub else CORE_BACKEND,
+        "CONFIG": {"hosts": hosts, **config},
+    }
