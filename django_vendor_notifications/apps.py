@@ -11,3 +11,6 @@ class VendorNotificationsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the system checks (decorated with @register).
         from . import checks  # noqa: F401
+        from .signals import connect_revocation_signals
+
+        connect_revocation_signals()

@@ -220,7 +220,7 @@ def _check_channel_layer() -> list[CheckMessage]:
             10,
             f"{app_settings.setting_name('CHANNEL_LAYER')} = {alias!r} is not a key of "
             "CHANNEL_LAYERS, so notifications cannot be pushed.",
-            hint="Configure CHANNEL_LAYERS, e.g. {\"default\": "
+            hint='Configure CHANNEL_LAYERS, e.g. {"default": '
             "django_vendor_notifications.layers.redis_channel_layer(REDIS_URL)}.",
         )
     ]

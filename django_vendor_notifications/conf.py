@@ -32,6 +32,25 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PATH": "v1/ws/notifications/",
     # Query-string parameter that carries the access token.
     "TOKEN_QUERY_PARAMETER": "token",
+    # Whether the token may come in the query string (the spec's way). With False, clients
+    # must offer the subprotocols ["bearer", token], which keeps tokens out of access logs.
+    "QUERY_STRING_TOKEN": True,
+    # Seconds an open socket may outlive its access token before it is closed with 4001,
+    # unless the client sends refresh_token first.
+    "TOKEN_EXPIRY_GRACE": 5,
+    # Seconds between re-checks of an open socket's access (None: only on signals). Changes
+    # the app sees (user deactivated or deleted, vendor deleted, staff or role changed) are
+    # re-checked at once; this catches what a custom access policy changes behind its back.
+    "REVALIDATE_INTERVAL": 300,
+    # Largest client message processed, in bytes (UTF-8). Larger ones get message_too_large.
+    "MAX_MESSAGE_BYTES": 16 * 1024,
+    # Token bucket per socket: messages per second, and the burst allowed above that rate.
+    "RATE_LIMIT_PER_SECOND": 10.0,
+    "RATE_LIMIT_BURST": 20,
+    # Rejected (rate_limited) messages in a row after which the socket is closed with 4029.
+    "RATE_LIMIT_CLOSE_AFTER": 40,
+    # Open sockets per user in one server process; one more is closed with 4029.
+    "MAX_SOCKETS_PER_USER": 10,
     # Channel-layer group names. {user_id} and {vendor_id} are filled in.
     "USER_GROUP": "notifications_{user_id}",
     "BROADCAST_GROUP": "all_notifications",
@@ -152,6 +171,39 @@ class AppSettings:
     def CATEGORIES(self) -> tuple[str, ...] | None:
         value = self.get("CATEGORIES")
         return None if value is None else tuple(value)
+
+    @property
+    def QUERY_STRING_TOKEN(self) -> bool:
+        return bool(self.get("QUERY_STRING_TOKEN"))
+
+    @property
+    def TOKEN_EXPIRY_GRACE(self) -> float:
+        return float(self.get("TOKEN_EXPIRY_GRACE"))
+
+    @property
+    def REVALIDATE_INTERVAL(self) -> float | None:
+        value = self.get("REVALIDATE_INTERVAL")
+        return None if value is None else float(value)
+
+    @property
+    def MAX_MESSAGE_BYTES(self) -> int:
+        return int(self.get("MAX_MESSAGE_BYTES"))
+
+    @property
+    def RATE_LIMIT_PER_SECOND(self) -> float:
+        return float(self.get("RATE_LIMIT_PER_SECOND"))
+
+    @property
+    def RATE_LIMIT_BURST(self) -> int:
+        return int(self.get("RATE_LIMIT_BURST"))
+
+    @property
+    def RATE_LIMIT_CLOSE_AFTER(self) -> int:
+        return int(self.get("RATE_LIMIT_CLOSE_AFTER"))
+
+    @property
+    def MAX_SOCKETS_PER_USER(self) -> int:
+        return int(self.get("MAX_SOCKETS_PER_USER"))
 
     @property
     def SYNC_LIMIT(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -12,8 +14,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import delivery, payloads, services
+from . import auth, delivery, payloads, services
 from .conf import app_settings
+from .limits import TokenBucket, open_sockets
 from .protocol import (
     CloseCode,
     ErrorCode,
@@ -30,6 +33,8 @@ unread_rows = database_sync_to_async(services.unread_rows)
 notifications_page = database_sync_to_async(services.notifications_page)
 mark_read = database_sync_to_async(services.mark_read)
 rows_since = database_sync_to_async(services.rows_since)
+check_access = database_sync_to_async(services.check_access)
+authenticate = database_sync_to_async(auth.authenticate)
 
 #: How many recently sent notification ids a socket remembers to drop duplicates.
 RECENT_IDS = 1024
@@ -50,11 +55,20 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # newer reveal a gap (a full channel, a layer outage), filled from the database.
         self.last_id = 0
         self.recent_ids: deque[int] = deque(maxlen=RECENT_IDS)
-        self.keepalive: asyncio.Task[None] | None = None
+        self.housekeeping: asyncio.Task[None] | None = None
+        # Set once a socket is being closed on purpose: nothing more is delivered to it.
+        self.closing = False
+        self.counted_user_id: Any = None
+        self.expires_at: float | None = None
+        self.rate_limit = TokenBucket(
+            app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
+        )
+        self.rejected_in_a_row = 0
         self.actions: dict[str, Callable[[Request], Awaitable[payloads.Frame]]] = {
             "mark_read": self.action_mark_read,
             "load_more": self.action_load_more,
             "sync": self.action_sync,
+            "refresh_token": self.action_refresh_token,
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -76,22 +90,36 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.forward_push(message)
         elif message["type"] == delivery.BROADCAST_EVENT:
             await self.forward_broadcast(message)
-        else:
+        elif message["type"].startswith("websocket.") or hasattr(
+            self, message["type"].replace(".", "_")
+        ):
             await super().dispatch(message)
+        else:
+            # An event this version does not know (a newer publisher, a host's typo) must not
+            # take the socket down.
+            logger.warning("Ignoring unknown channel-layer event %r.", message["type"])
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        handshake = self.scope.get(auth.SCOPE_KEY) or {}
         # Accept before closing: a close before accept() reaches a browser as 1006, not 4001.
-        await self.accept()
+        # A client that authenticated with the bearer subprotocol must get it back, or the
+        # browser fails the handshake.
+        await self.accept(subprotocol=handshake.get("subprotocol"))
         self.accepted = True
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CloseCode.AUTHENTICATION_FAILED)
+            await self.close_with(CloseCode.AUTHENTICATION_FAILED)
             return
+        if not open_sockets.acquire(user.pk, app_settings.MAX_SOCKETS_PER_USER):
+            await self.close_with(CloseCode.TOO_MANY_REQUESTS)
+            return
+        self.counted_user_id = user.pk
+        self.expires_at = handshake.get("expires_at")
         session = await open_session(user)
         if session is None:
-            await self.close(code=CloseCode.PERMISSION_DENIED)
+            await self.close_with(CloseCode.PERMISSION_DENIED)
             return
         # Join before reading the snapshot: a notification committed in between then shows up
         # in both, and recent_ids drops the second copy, rather than being missed.
@@ -103,12 +131,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         rows = await unread_rows(session.vendor_id)
         self.remember(row["id"] for row in rows)
         await self.send_frame(payloads.unread_notifications_frame(rows))
-        self.keepalive = self.start_group_keepalive()
+        self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
         await self.answer_since_parameter()
 
     async def disconnect(self, code: int) -> None:
-        if self.keepalive is not None:
-            self.keepalive.cancel()
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
+        if self.counted_user_id is not None:
+            open_sockets.release(self.counted_user_id)
+            self.counted_user_id = None
         if self.session is not None:
             groups, self.session = self.session.groups, None
             with contextlib.suppress(Exception):
@@ -140,24 +171,44 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return False
         return True
 
-    def start_group_keepalive(self) -> asyncio.Task[None] | None:
-        """Re-join the groups before the layer's group_expiry drops this socket from them."""
+    async def keep_house(self) -> None:
+        """One timer per socket: re-join groups before group_expiry drops them, close when the
+        token has expired (after TOKEN_EXPIRY_GRACE) and re-check access every
+        REVALIDATE_INTERVAL."""
+        loop = asyncio.get_running_loop()
         expiry = getattr(self.channel_layer, "group_expiry", None)
-        if not expiry:
-            return None
-        return asyncio.get_running_loop().create_task(self.keep_groups_alive(expiry / 2))
-
-    async def keep_groups_alive(self, interval: float) -> None:
-        while self.session is not None:
-            await asyncio.sleep(interval)
-            if self.session is None or not await self.join_groups(self.session.groups):
-                break
+        rejoin_every = expiry / 2 if expiry else math.inf
+        recheck_every = app_settings.REVALIDATE_INTERVAL or math.inf
+        next_rejoin = loop.time() + rejoin_every
+        next_recheck = loop.time() + recheck_every
+        while self.session is not None and not self.closing:
+            token_left = math.inf
+            if self.expires_at is not None:
+                token_left = self.expires_at + app_settings.TOKEN_EXPIRY_GRACE - time.time()
+            now = loop.time()
+            wait = min(next_rejoin - now, next_recheck - now, token_left)
+            if wait > 0:
+                await asyncio.sleep(min(wait, 3600))
+                continue
+            if token_left <= 0:
+                await self.close_with(CloseCode.AUTHENTICATION_FAILED)
+            elif now >= next_rejoin:
+                next_rejoin = now + rejoin_every
+                if not await self.join_groups(self.session.groups):
+                    await self.close_try_again_later()
+            else:
+                next_recheck = now + recheck_every
+                await self.session_revalidate({})
 
     async def close_try_again_later(self) -> None:
         with contextlib.suppress(Exception):
             if not self.accepted:
                 await self.accept()
-            await self.close(code=CloseCode.TRY_AGAIN_LATER)
+            await self.close_with(CloseCode.TRY_AGAIN_LATER)
+
+    async def close_with(self, code: CloseCode) -> None:
+        self.closing = True
+        await self.close(code=int(code))
 
     async def answer_since_parameter(self) -> None:
         """``?since=N`` on the URL: a reconnecting client wants a sync right after the snapshot."""
@@ -172,10 +223,21 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     # --- client messages -------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.session is None:
+        if self.session is None or self.closing:
             return
+        if not self.rate_limit.allow():
+            self.rejected_in_a_row += 1
+            if self.rejected_in_a_row > app_settings.RATE_LIMIT_CLOSE_AFTER:
+                await self.close_with(CloseCode.TOO_MANY_REQUESTS)
+            else:
+                await self.send_frame(
+                    payloads.error_frame(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
+                )
+            return
+        self.rejected_in_a_row = 0
         request_id = None
         try:
+            check_size(text_data, bytes_data)
             request = parse_request(text_data, bytes_data)
             request_id = request.request_id
             action = self.actions.get(request.action)
@@ -193,7 +255,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # Never a traceback to the client; the server log keeps it.
             logger.exception("Unexpected error while handling a notification socket message.")
             reply = payloads.error_frame(ErrorCode.INTERNAL_ERROR, "The server failed.")
-        await self.send_frame(payloads.with_request_id(reply, request_id))
+        if not self.closing:
+            await self.send_frame(payloads.with_request_id(reply, request_id))
 
     async def action_mark_read(self, request: Request) -> payloads.Frame:
         notification_id = request.positive_int("notification_id")
@@ -212,6 +275,23 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         assert self.session is not None
         return await notifications_page(self.session.vendor_id, page)
 
+    async def action_refresh_token(self, request: Request) -> payloads.Frame:
+        """Extend the socket's life with a fresh access token of the same user."""
+        assert self.session is not None
+        token = request.data.get("token")
+        result = await authenticate(token if isinstance(token, str) else None)
+        if not result.user.is_authenticated or result.user.pk != self.session.user_id:
+            await self.close_with(CloseCode.AUTHENTICATION_FAILED)
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, "'token' is not a valid access token of this user."
+            )
+        self.expires_at = result.expires_at
+        if self.housekeeping is not None:
+            # Wake the timer so it sleeps until the new expiry.
+            self.housekeeping.cancel()
+            self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
+        return {"action": "refresh_token", "status": "success", "expires_at": result.expires_at}
+
     async def action_sync(self, request: Request) -> payloads.Frame:
         return await self.sync_frame(request.bounded_int("since_id", minimum=0))
 
@@ -224,7 +304,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     # --- channel-layer events --------------------------------------------------------------
 
     async def forward_push(self, event: dict[str, Any]) -> None:
-        if event.get("exclude") == self.channel_name or self.session is None:
+        if event.get("exclude") == self.channel_name or self.session is None or self.closing:
             return
         notification_id = event.get("id")
         if notification_id is None:
@@ -238,7 +318,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=event["text"])
 
     async def forward_broadcast(self, event: dict[str, Any]) -> None:
-        if self.session is None:
+        if self.session is None or self.closing:
             return
         notification_id = event["ids"].get(str(self.session.vendor_id))
         if notification_id is None or notification_id in self.recent_ids:
@@ -267,6 +347,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.recent_ids.append(notification_id)
             self.last_id = max(self.last_id, notification_id)
 
+    async def session_revalidate(self, event: dict[str, Any]) -> None:
+        """Close the socket (4001/4003) when its user has lost access since it connected."""
+        if self.session is None or self.closing:
+            return
+        code = await check_access(self.session.user_id, self.session.vendor_id)
+        if code is not None:
+            await self.close_with(code)
+
     async def reload_unread_notifications(self, event: dict[str, Any]) -> None:
         if self.session is not None:
             rows = await unread_rows(self.session.vendor_id)
@@ -274,6 +362,18 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))
+
+
+def check_size(text_data: str | None, bytes_data: bytes | None) -> None:
+    """Refuse a client message larger than MAX_MESSAGE_BYTES before parsing it."""
+    limit = app_settings.MAX_MESSAGE_BYTES
+    # A str holds at most 4 UTF-8 bytes per character: skip encoding when it cannot be over.
+    if text_data is not None and len(text_data) * 4 > limit:
+        size = len(text_data.encode("utf-8", "surrogatepass"))
+    else:
+        size = len(bytes_data or b"")
+    if size > limit:
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.")
 
 
 def is_layer_failure(exc: BaseException) -> bool:

@@ -26,6 +26,8 @@ PUSH_EVENT = "notification.push"
 BROADCAST_EVENT = "notification.broadcast"
 #: Makes a socket re-send its unread_notifications frame.
 RELOAD_EVENT = "reload_unread_notifications"
+#: Makes a socket re-check its access and close (4001/4003) when it has lost it.
+REVALIDATE_EVENT = "session.revalidate"
 
 #: Placeholders a broadcast template carries where each vendor's own values go.
 ID_PLACEHOLDER = '"@@vn-id@@"'

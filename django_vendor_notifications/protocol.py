@@ -27,6 +27,8 @@ class CloseCode(IntEnum):
     #: The server cannot deliver live notifications right now (its channel layer, usually
     #: Redis, is unreachable). Reconnect with backoff, then sync from the newest id you have.
     TRY_AGAIN_LATER = 4013
+    #: Too many messages, or too many open sockets for this user. Back off before reconnecting.
+    TOO_MANY_REQUESTS = 4029
 
 
 class ErrorCode:
@@ -38,6 +40,8 @@ class ErrorCode:
     UNKNOWN_ACTION = "unknown_action"
     INVALID_FIELD = "invalid_field"
     NOT_FOUND = "not_found"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models, router, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -20,7 +21,7 @@ from . import delivery, payloads
 from .conf import app_settings
 from .models import Notification
 from .permissions import get_access_policy, get_vendor_model
-from .protocol import MAX_ID
+from .protocol import MAX_ID, CloseCode
 
 # --- the connect path ----------------------------------------------------------------------
 
@@ -46,11 +47,45 @@ class Session:
 
 def open_session(user: Any) -> Session | None:
     """The Session for an authenticated user, or None when they may not read notifications."""
+    vendor_id = entitled_vendor_id(user)
+    if vendor_id is None:
+        return None
+    return Session(user_id=user.pk, vendor_id=vendor_id, last_id=newest_id(vendor_id))
+
+
+def entitled_vendor_id(user: Any) -> Any | None:
+    """The pk of the vendor whose notifications ``user`` may read, or None."""
     policy = get_access_policy()
     vendor = policy.get_vendor(user)
     if vendor is None or not policy.can_access(user, vendor):
         return None
-    return Session(user_id=user.pk, vendor_id=vendor.pk, last_id=newest_id(vendor.pk))
+    return vendor.pk
+
+
+def check_access(user_id: Any, vendor_id: Any) -> CloseCode | None:
+    """Re-check an open socket: the close code it must get now, or None while it may stay."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    if user is None or not getattr(user, "is_active", True):
+        return CloseCode.AUTHENTICATION_FAILED
+    if entitled_vendor_id(user) != vendor_id:
+        return CloseCode.PERMISSION_DENIED
+    return None
+
+
+def revalidate(user: Any | None = None, vendor: models.Model | Any | None = None) -> bool:
+    """Make open sockets re-check their access now, on every server process.
+
+    For a user's sockets, a vendor's, or (with neither) every socket. Call it when something
+    your access policy depends on changes; the app already does for users, vendors and the
+    staff and role models named by its lookups.
+    """
+    if user is not None:
+        group = delivery.user_group(_pk(user))
+    elif vendor is not None:
+        group = delivery.vendor_group(_pk(vendor))
+    else:
+        group = delivery.broadcast_group()
+    return delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT})
 
 
 def newest_id(vendor_id: Any) -> int:
@@ -174,7 +209,7 @@ def notify(
         notification_id=notification.pk,
         previous_id=previous_id,
     )
-    _after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+    after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
     return notification
 
 
@@ -232,7 +267,7 @@ def notify_many(
         "template": template,
         "ids": {str(n.vendor_id): n.pk for n in notifications},
     }
-    _after_commit(partial(delivery.send_event, delivery.broadcast_group(), event))
+    after_commit(partial(delivery.send_event, delivery.broadcast_group(), event))
     return notifications
 
 
@@ -256,7 +291,8 @@ def _validated(
     return category, dict(context or {})
 
 
-def _after_commit(callback: Any) -> None:
+def after_commit(callback: Any) -> None:
+    """Run ``callback`` once the notification table's transaction commits (now, outside one)."""
     transaction.on_commit(callback, using=router.db_for_write(Notification))
 
 
