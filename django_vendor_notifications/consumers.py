@@ -49,12 +49,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # Accept before closing: a close before accept() reaches a browser as 1006, not 4001.
         await self.accept()
         user = self.scope.get("user")
+        # int(): daphne's WebSocket library (autobahn) refuses any close code whose type is not
+        # exactly int, an IntEnum included, and then closes with 1011 instead.
         if user is None or not user.is_authenticated:
-            await self.close(code=CloseCode.AUTHENTICATION_FAILED)
+            await self.close(code=int(CloseCode.AUTHENTICATION_FAILED))
             return
         session = await open_session(user)
         if session is None:
-            await self.close(code=CloseCode.PERMISSION_DENIED)
+            await self.close(code=int(CloseCode.PERMISSION_DENIED))
             return
         # Join before reading the snapshot: a notification committed in between is then sent
         # twice (clients de-duplicate by id) rather than missed.
