@@ -362,8 +362,11 @@ async def assert_still_serving(communicator: WebsocketCommunicator) -> None:
     assert reply["page"] == 1
 
 
-@pytest.mark.parametrize(("raw", "code"), [(raw, code) for _, raw, code in BAD_INPUTS],
-                         ids=[name for name, _, _ in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [(raw, code) for _, raw, code in BAD_INPUTS],
+    ids=[name for name, _, _ in BAD_INPUTS],
+)
 async def test_bad_input_gets_error_frame_and_socket_keeps_serving(
     seeded: dict[str, Notification],
     communicator: WebsocketCommunicator,
@@ -435,9 +438,7 @@ async def test_reload_event_to_user_group_resends_unread(
 ) -> None:
     assert communicator.first["notifications"] == {}  # type: ignore[attr-defined]
     new = await create(vendor, "Arrived later", category="Order Notifications")
-    await channel_layer.group_send(
-        services.user_group(owner.pk), {"type": services.RELOAD_EVENT}
-    )
+    await channel_layer.group_send(services.user_group(owner.pk), {"type": services.RELOAD_EVENT})
     frame = await communicator.receive_json_from(timeout=5)
     assert frame["action"] == "unread_notifications"
     assert item_ids(frame) == [new.pk]

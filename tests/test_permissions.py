@@ -132,9 +132,7 @@ class TestDjangoPermissionFallback:
                 user_id=user.pk, vendor_id=vendor.pk
             )
 
-    def test_django_permission_without_membership(
-        self, customer: Any, vendor: Vendor
-    ) -> None:
+    def test_django_permission_without_membership(self, customer: Any, vendor: Vendor) -> None:
         user = grant_view_permission(customer)
         with vendor_settings(STAFF_PERMISSION_LOOKUP=None):
             assert VendorAccessPolicy().has_vendor_role_permission(user, vendor) is False

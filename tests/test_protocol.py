@@ -76,8 +76,9 @@ def test_binary_frame_is_refused() -> None:
     assert error.code == ErrorCode.BINARY_NOT_SUPPORTED
 
 
-@pytest.mark.parametrize("text", ["[]", '[{"action": "load_more"}]', '"load_more"', "1", "1.5",
-                                  "null", "true"])
+@pytest.mark.parametrize(
+    "text", ["[]", '[{"action": "load_more"}]', '"load_more"', "1", "1.5", "null", "true"]
+)
 def test_non_object_is_refused(text: str) -> None:
     assert parse_error(text).code == ErrorCode.INVALID_MESSAGE
 
@@ -115,8 +116,20 @@ def test_null_request_id_means_none() -> None:
 
 @pytest.mark.parametrize(
     "request_id",
-    ["x" * (MAX_REQUEST_ID_LENGTH + 1), True, False, 1.0, 1.5, [], ["r"], {}, {"id": 1},
-     MAX_ID + 1, 2**64, -(2**64)],
+    [
+        "x" * (MAX_REQUEST_ID_LENGTH + 1),
+        True,
+        False,
+        1.0,
+        1.5,
+        [],
+        ["r"],
+        {},
+        {"id": 1},
+        MAX_ID + 1,
+        2**64,
+        -(2**64),
+    ],
 )
 def test_request_id_refused(request_id: Any) -> None:
     error = parse_error(json.dumps({"action": "load_more", "request_id": request_id}))
@@ -136,8 +149,24 @@ def test_positive_int_accepted(value: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["1 OR 1=1", "1", "", -1, 0, 2**64, MAX_ID + 1, True, False, {}, [], [1], None, 1.0, 1.5,
-     "1e3"],
+    [
+        "1 OR 1=1",
+        "1",
+        "",
+        -1,
+        0,
+        2**64,
+        MAX_ID + 1,
+        True,
+        False,
+        {},
+        [],
+        [1],
+        None,
+        1.0,
+        1.5,
+        "1e3",
+    ],
     ids=repr,
 )
 def test_positive_int_refused(value: Any) -> None:

@@ -203,8 +203,7 @@ def test_unread_grouped_by_category(vendor: Vendor, make_notification: MakeNotif
 
 def test_unread_capped_at_unread_limit(vendor: Vendor, make_notification: MakeNotification) -> None:
     created = [
-        make_notification(vendor, created_at=BASE + datetime.timedelta(minutes=i))
-        for i in range(5)
+        make_notification(vendor, created_at=BASE + datetime.timedelta(minutes=i)) for i in range(5)
     ]
     with vendor_settings(UNREAD_LIMIT=3):
         frame = services.unread_notifications(vendor.pk)
