@@ -403,6 +403,17 @@ async def test_error_frame_echoes_request_id(
     assert reply["request_id"] == "q1"
 
 
+async def test_every_reply_is_valid_utf8(communicator: WebsocketCommunicator) -> None:
+    # RFC 6455 text frames are UTF-8: a lone surrogate from a JSON escape must not be echoed.
+    await communicator.send_to(
+        text_data='{"action": "load_more", "page": 1, "request_id": "\\ud800"}'
+    )
+    text = await communicator.receive_from(timeout=5)
+    text.encode("utf-8")
+    assert json.loads(text)["error"] == "invalid_field"
+    await assert_still_serving(communicator)
+
+
 async def test_many_bad_inputs_on_one_socket(
     seeded: dict[str, Notification], communicator: WebsocketCommunicator
 ) -> None:

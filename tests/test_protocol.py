@@ -138,6 +138,20 @@ def test_request_id_refused(request_id: Any) -> None:
     assert error.request_id is None
 
 
+@pytest.mark.parametrize("text", ['"\\ud800"', '"abc\\udfff"', '"\\ude00\\ud83d"'])
+def test_request_id_with_lone_surrogate_refused(text: str) -> None:
+    # JSON escapes can spell a lone surrogate, which has no UTF-8 encoding: echoing it would
+    # make a reply that cannot be sent as a WebSocket text frame.
+    error = parse_error(f'{{"action": "load_more", "request_id": {text}}}')
+    assert error.code == ErrorCode.INVALID_FIELD
+    assert error.request_id is None
+
+
+def test_request_id_with_surrogate_pair_accepted() -> None:
+    request = parse_request('{"action": "load_more", "request_id": "\\ud83d\\ude00"}')
+    assert request.request_id == "\U0001f600"
+
+
 def request_with(**data: Any) -> Request:
     return parse_request(json.dumps({"action": "mark_read", "request_id": 9, **data}))
 
