@@ -64,6 +64,13 @@ def test_e003_vendor_model(label: Any) -> None:
         assert registered_error_ids() == [f"{PREFIX}E003"]
 
 
+def test_e003_vendor_model_missing_from_the_dict() -> None:
+    with override_settings(VENDOR_NOTIFICATIONS={}):
+        [error] = check_settings()
+    assert error.id == f"{PREFIX}E003"
+    assert 'VENDOR_NOTIFICATIONS["VENDOR_MODEL"]' in error.msg
+
+
 @pytest.mark.parametrize("field", ["name", "nope", "id"])
 def test_e004_owner_field(field: str) -> None:
     with vendor_settings(VENDOR_OWNER_FIELD=field):
