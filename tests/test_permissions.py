@@ -89,6 +89,8 @@ def test_permission_and_membership_must_be_the_same_staff_row(db: Any) -> None:
     # Allowed at the second vendor only; the user acts for the first (lowest pk).
     staff_of(first, user, allowed=False)
     staff_of(second, user, allowed=True)
+    # A colleague at the first vendor is allowed: their role must not count for this user.
+    staff_of(first, make_user(), allowed=True)
     policy = VendorAccessPolicy()
     assert policy.get_vendor(user) == first
     assert policy.can_access(user, first) is False

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_vendor_notifications import payloads, services
@@ -188,6 +189,35 @@ def test_unread_only_newest_first_for_that_vendor(
         oldest.pk,
         backdated.pk,
     ]
+
+
+def order_by_columns(sql: str) -> list[tuple[str, str]]:
+    """(column, direction) of a SELECT's ORDER BY, resolving positional terms like "8 DESC"."""
+    selected = sql[sql.index("SELECT") + len("SELECT") : sql.index(" FROM ")].split(",")
+    terms = sql.rsplit("ORDER BY", 1)[1].split(" LIMIT")[0].split(",")
+    columns = []
+    for term in terms:
+        expression, direction = term.strip().rsplit(" ", 1)
+        if expression.isdigit():
+            expression = selected[int(expression) - 1].split(" AS ")[0]
+        columns.append((expression.strip().rsplit(".", 1)[-1].strip('"'), direction))
+    return columns
+
+
+def test_snapshot_and_page_order_is_total(
+    vendor: Vendor, make_notification: MakeNotification
+) -> None:
+    # Rows sharing a created_at must still come in one defined order (id descending), even
+    # where the database would happen to return them in that order without being asked.
+    make_notification(vendor)
+    for fetch in (
+        lambda: services.unread_notifications(vendor.pk),
+        lambda: services.notifications_page(vendor.pk, 1),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            fetch()
+        [query] = queries.captured_queries
+        assert order_by_columns(query["sql"]) == [("created_at", "DESC"), ("id", "DESC")]
 
 
 def test_unread_grouped_by_category(vendor: Vendor, make_notification: MakeNotification) -> None:
