@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 from redis.asyncio import Connection as RedisConnection
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from django_vendor_notifications import services
 from django_vendor_notifications.models import Notification
@@ -74,9 +75,18 @@ async def open_socket(user: Any) -> tuple[WebsocketCommunicator, dict[str, Any]]
     return communicator, first
 
 
-async def assert_silent(*communicators: WebsocketCommunicator) -> None:
+async def all_silent(communicators: list[WebsocketCommunicator]) -> bool:
     results = await asyncio.gather(*(c.receive_nothing(timeout=SILENCE) for c in communicators))
-    assert all(results), "a socket received a frame it should not have"
+    return all(results)
+
+
+async def assert_silent(*communicators: WebsocketCommunicator) -> None:
+    assert await all_silent(list(communicators)), "a socket received a frame it should not have"
+
+
+async def disconnect(*communicators: WebsocketCommunicator) -> None:
+    # Together: a disconnect can wait up to a second for the consumer to finish.
+    await asyncio.gather(*(c.disconnect() for c in communicators))
 
 
 notify = database_sync_to_async(services.notify)
@@ -99,9 +109,7 @@ def notify_in_transaction(
         notification = services.notify(vendor, "inside a transaction", category="Orders")
         # Runs on the test's event loop, where the consumers live, while the transaction is
         # still open in this thread.
-        silent_before_commit = all(
-            async_to_sync(socket.receive_nothing)(timeout=SILENCE) for socket in sockets
-        )
+        silent_before_commit = async_to_sync(all_silent)(sockets)
         if roll_back:
             transaction.set_rollback(True)
     return notification, silent_before_commit
@@ -130,8 +138,7 @@ async def test_notify_in_a_transaction_is_pushed_once_after_commit_to_owner_and_
         assert frame["notification"]["id"] == notification.pk
     # Exactly once each, and nothing for the other vendor.
     await assert_silent(owner_socket, staff_socket, other_socket)
-    for socket in (owner_socket, staff_socket, other_socket):
-        await socket.disconnect()
+    await disconnect(owner_socket, staff_socket, other_socket)
 
 
 async def test_rolled_back_notification_is_never_pushed(
@@ -147,8 +154,7 @@ async def test_rolled_back_notification_is_never_pushed(
     assert silent_before_commit
     assert not await row_exists(notification.pk)
     await assert_silent(owner_socket, staff_socket)
-    await owner_socket.disconnect()
-    await staff_socket.disconnect()
+    await disconnect(owner_socket, staff_socket)
 
 
 async def test_new_notification_frame_carries_every_spec_key(
@@ -173,7 +179,7 @@ async def test_new_notification_frame_carries_every_spec_key(
     assert item["is_read"] is False
     assert item["readed_at"] is None
     assert CREATED_AT.match(item["created_at"])
-    await socket.disconnect()
+    await disconnect(socket)
 
 
 async def test_reload_unread_resends_the_vendors_unread_frame(
@@ -191,8 +197,7 @@ async def test_reload_unread_resends_the_vendors_unread_frame(
     [item] = frame["notifications"]["General Notifications"]
     assert item["id"] == notification.pk
     await assert_silent(socket, other_socket)
-    await socket.disconnect()
-    await other_socket.disconnect()
+    await disconnect(socket, other_socket)
 
 
 async def test_reload_event_on_the_broadcast_group_reloads_every_socket(
@@ -215,8 +220,7 @@ async def test_reload_event_on_the_broadcast_group_reloads_every_socket(
     assert all(frame["action"] == "unread_notifications" for frame in frames)
     assert ids == [[mine.pk], [mine.pk], [theirs.pk]]
     await assert_silent(*sockets)
-    for socket in sockets:
-        await socket.disconnect()
+    await disconnect(*sockets)
 
 
 # --- idle sockets ------------------------------------------------------------------------
@@ -224,7 +228,7 @@ async def test_reload_event_on_the_broadcast_group_reloads_every_socket(
 # RedisChannelLayer.receive() blocks in BZPOPMIN for brpop_timeout (5 s) at a time. redis-py 8
 # reads every reply with a 5 s socket_timeout by default, so on an idle channel the client
 # times out before Redis answers and receive() raises TimeoutError (redis-py issue 4091).
-# tests/settings.py raises socket_timeout; these tests stay idle past that point, then push.
+# tests/settings.py raises socket_timeout; this test stays idle past that point, then pushes.
 
 IDLE = 7.5
 
@@ -249,33 +253,17 @@ async def idle_then_push(layer: Any) -> Any:
         await layer.flush()
 
 
-async def test_idle_receive_survives_only_with_a_raised_socket_timeout() -> None:
-    redis_url = settings.REDIS_URL
-    redis_default = {"address": redis_url}
-    configured = channel_layer_config("redis", prefix=unique_prefix())["CONFIG"]
-    pubsub_configured = channel_layer_config("redis-pubsub", prefix=unique_prefix())["CONFIG"]
-    assert configured["hosts"] == [{"address": redis_url, "socket_timeout": REDIS_SOCKET_TIMEOUT}]
-    layers = [
-        RedisChannelLayer(hosts=[redis_default], prefix=unique_prefix()),
-        RedisChannelLayer(**configured),
-        RedisPubSubChannelLayer(**pubsub_configured),
-    ]
-
-    # All three idle at once, so the proof costs IDLE seconds once.
-    default_result, configured_result, pubsub_result = await asyncio.gather(
-        *(idle_then_push(layer) for layer in layers), return_exceptions=True
-    )
-
-    assert configured_result == {"type": "ping"}
-    assert pubsub_result == {"type": "ping"}
-    default_timeout = redis_default_socket_timeout()
-    if default_timeout is not None and default_timeout <= RedisChannelLayer.brpop_timeout:
-        # The trap is real with this redis-py: without the setting, an idle receive dies.
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        assert isinstance(default_result, RedisTimeoutError), default_result
-    else:
-        assert default_result == {"type": "ping"}
+async def idle_socket_then_notify(vendor: Vendor) -> int:
+    """A consumer's socket stays idle for IDLE seconds, then gets a push; the pushed id."""
+    socket, _ = await open_socket(vendor.user)
+    try:
+        assert await socket.receive_nothing(timeout=IDLE)
+        notification = await notify(vendor, "after a quiet while")
+        frame = await socket.receive_json_from(timeout=5)
+    finally:
+        await disconnect(socket)
+    assert frame["notification"]["id"] == notification.pk
+    return int(notification.pk)
 
 
 @pytest.fixture
@@ -286,14 +274,34 @@ async def core_redis_layer() -> AsyncIterator[None]:
         await close_layer()
 
 
-async def test_idle_socket_still_receives_a_push(core_redis_layer: None, vendor: Vendor) -> None:
-    # Only the core layer blocks in Redis while idle; the pub/sub layer polls every 0.1 s and
-    # is covered by the test above.
-    socket, _ = await open_socket(vendor.user)
+async def test_idle_receive_dies_on_redis_py_defaults_and_survives_with_the_settings(
+    core_redis_layer: None, vendor: Vendor
+) -> None:
+    redis_url = settings.REDIS_URL
+    configured = channel_layer_config("redis", prefix=unique_prefix())["CONFIG"]
+    pubsub_configured = channel_layer_config("redis-pubsub", prefix=unique_prefix())["CONFIG"]
+    assert configured["hosts"] == [{"address": redis_url, "socket_timeout": REDIS_SOCKET_TIMEOUT}]
+    layers = [
+        RedisChannelLayer(hosts=[{"address": redis_url}], prefix=unique_prefix()),
+        RedisChannelLayer(**configured),
+        RedisPubSubChannelLayer(**pubsub_configured),
+    ]
 
-    assert await socket.receive_nothing(timeout=IDLE)
-    notification = await notify(vendor, "after a quiet while")
+    # Everything idles at once, so the proof costs IDLE seconds once: bare layers on redis-py's
+    # defaults and on the settings' config, and a consumer on the settings' core Redis layer
+    # (the pub/sub layer polls every 0.1 s, so only the core layer blocks in Redis).
+    default_result, configured_result, pubsub_result, pushed = await asyncio.gather(
+        *(idle_then_push(layer) for layer in layers),
+        idle_socket_then_notify(vendor),
+        return_exceptions=True,
+    )
 
-    frame = await socket.receive_json_from(timeout=5)
-    assert frame["notification"]["id"] == notification.pk
-    await socket.disconnect()
+    assert configured_result == {"type": "ping"}
+    assert pubsub_result == {"type": "ping"}
+    assert isinstance(pushed, int), pushed
+    default_timeout = redis_default_socket_timeout()
+    if default_timeout is not None and default_timeout <= RedisChannelLayer.brpop_timeout:
+        # The trap is real with this redis-py: without the setting, an idle receive dies.
+        assert isinstance(default_result, RedisTimeoutError), default_result
+    else:
+        assert default_result == {"type": "ping"}
