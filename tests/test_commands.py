@@ -25,7 +25,7 @@ def send(*args: str) -> tuple[str, str]:
 
 
 def test_creates_notification_and_prints_id(
-    vendor: Vendor, django_capture_on_commit_callbacks: Any
+    vendor: Vendor, channel_layer: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
         out, err = send(

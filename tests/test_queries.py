@@ -118,7 +118,7 @@ def scaled(request: pytest.FixtureRequest, vendor: Vendor) -> list[int]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scaled", SCALES, ids=SCALE_IDS, indirect=True)
-async def test_owner_socket_queries(owner: Any, scaled: list[int]) -> None:
+async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(owner)
     counts = await measure_socket(token, scaled[-1])
     assert counts == {
@@ -131,7 +131,7 @@ async def test_owner_socket_queries(owner: Any, scaled: list[int]) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scaled", SCALES, ids=SCALE_IDS, indirect=True)
-async def test_staff_socket_queries(staff: Any, scaled: list[int]) -> None:
+async def test_staff_socket_queries(staff: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(staff)
     counts = await measure_socket(token, scaled[0])
     assert counts == {
