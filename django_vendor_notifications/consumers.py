@@ -109,6 +109,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol=handshake.get("subprotocol"))
         self.accepted = True
         user = self.scope.get("user")
+        # int(): daphne's WebSocket library (autobahn) refuses any close code whose type is not
+        # exactly int, an IntEnum included, and then closes with 1011 instead.
         if user is None or not user.is_authenticated:
             await self.close_with(CloseCode.AUTHENTICATION_FAILED)
             return
@@ -208,6 +210,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def close_with(self, code: CloseCode) -> None:
         self.closing = True
+        # A plain int: daphne's WebSocket library rejects an IntEnum and would send 1011.
         await self.close(code=int(code))
 
     async def answer_since_parameter(self) -> None:

@@ -99,17 +99,31 @@ def since_from_query_string(query_string: bytes | str) -> int | None:
     return int(text)
 
 
+def _encodes_as_utf8(text: str) -> bool:
+    # JSON escapes can spell a lone surrogate ("\\ud800"), which has no UTF-8 form: echoed in a
+    # reply it would make a text frame the server cannot send.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_request_id(message: dict[str, Any]) -> str | int | None:
     request_id = message.get("request_id")
     if request_id is None:
         return None
-    valid_string = isinstance(request_id, str) and len(request_id) <= MAX_REQUEST_ID_LENGTH
+    valid_string = (
+        isinstance(request_id, str)
+        and len(request_id) <= MAX_REQUEST_ID_LENGTH
+        and _encodes_as_utf8(request_id)
+    )
     valid_int = type(request_id) is int and abs(request_id) <= MAX_ID
     if not (valid_string or valid_int):
         raise ProtocolError(
             ErrorCode.INVALID_FIELD,
             f"'request_id' must be a string of at most {MAX_REQUEST_ID_LENGTH} characters "
-            "or an integer.",
+            "(valid Unicode) or an integer.",
         )
     return request_id
 

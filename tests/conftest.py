@@ -97,8 +97,14 @@ def communicator_for(
 
 
 @pytest.fixture
-async def communicator(access_token: str) -> AsyncIterator[WebsocketCommunicator]:
-    """A connected owner socket whose first frame has been read (as ``communicator.first``)."""
+async def communicator(
+    access_token: str, channel_layer: Any
+) -> AsyncIterator[WebsocketCommunicator]:
+    """A connected owner socket whose first frame has been read (as ``communicator.first``).
+
+    It uses the ``channel_layer`` fixture's in-memory layer, so a test that sends to its groups
+    reaches it whatever order the fixtures are listed in.
+    """
     communicator = communicator_for(access_token)
     connected, _ = await communicator.connect()
     assert connected
@@ -112,12 +118,20 @@ def vendor_settings(**overrides: Any) -> override_settings:
     return override_settings(VENDOR_NOTIFICATIONS={**settings.VENDOR_NOTIFICATIONS, **overrides})
 
 
+IN_MEMORY_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
 @pytest.fixture
 def channel_layer() -> Iterator[Any]:
-    """The in-memory default layer, emptied afterwards so no group outlives its test."""
-    layer = get_channel_layer()
-    yield layer
-    async_to_sync(layer.flush)()
+    """A fresh in-memory default layer, whatever TEST_CHANNEL_LAYER selects.
+
+    Unit tests look inside it (its groups), which only the in-memory layer allows; it is
+    emptied afterwards so no group outlives its test.
+    """
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY_LAYERS):
+        layer = get_channel_layer()
+        yield layer
+        async_to_sync(layer.flush)()
 
 
 @pytest.fixture

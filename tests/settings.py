@@ -1,7 +1,8 @@
 """Settings for the test suite.
 
 DATABASE_URL selects the database (SQLite by default, e.g. postgres://postgres@127.0.0.1/test);
-REDIS_URL the Redis that delivery and end-to-end tests use.
+REDIS_URL the Redis that delivery and end-to-end tests use, TEST_CHANNEL_LAYER the channel layer
+(memory by default; redis or redis-pubsub on REDIS_URL).
 """
 
 from __future__ import annotations
@@ -68,7 +69,49 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Seconds a Redis read may take. redis-py >= 8 defaults socket_timeout to 5 s, which is also how
+# long channels-redis's RedisChannelLayer blocks in BZPOPMIN (brpop_timeout) while a socket is
+# idle: the client gives up first and receive() raises TimeoutError, killing the consumer after
+# about five idle seconds (redis-py issue 4091). Anything comfortably above brpop_timeout keeps
+# idle sockets alive and still detects a dead Redis. tests/test_delivery.py proves both.
+REDIS_SOCKET_TIMEOUT = 10.0
+
+CHANNEL_LAYER_BACKENDS = {
+    "memory": "channels.layers.InMemoryChannelLayer",
+    "redis": "channels_redis.core.RedisChannelLayer",
+    "redis-pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+
+
+def channel_layer_config(
+    kind: str, *, prefix: str | None = None, url: str = REDIS_URL
+) -> dict[str, object]:
+    """CHANNEL_LAYERS["default"] for ``kind`` (a key of CHANNEL_LAYER_BACKENDS).
+
+    Redis keys and pub/sub channels start with ``prefix``, so concurrent runs on one Redis never
+    see each other's messages; processes that must talk to each other (a test server and the
+    process that notifies it) have to share it.
+    """
+    if kind not in CHANNEL_LAYER_BACKENDS:
+        known = list(CHANNEL_LAYER_BACKENDS)
+        raise ValueError(f"Unknown channel layer {kind!r}; use one of {known}.")
+    if kind == "memory":
+        return {"BACKEND": CHANNEL_LAYER_BACKENDS[kind]}
+    host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT}
+    return {
+        "BACKEND": CHANNEL_LAYER_BACKENDS[kind],
+        "CONFIG": {"hosts": [host], "prefix": prefix or f"vn-test{TEST_DB_SUFFIX}-{os.getpid()}"},
+    }
+
+
+# TEST_CHANNEL_LAYER: memory (default), redis or redis-pubsub. TEST_CHANNEL_LAYER_PREFIX: the
+# Redis prefix; without it each process gets its own, so set it for processes that talk.
+CHANNEL_LAYERS = {
+    "default": channel_layer_config(
+        os.environ.get("TEST_CHANNEL_LAYER", "memory"),
+        prefix=os.environ.get("TEST_CHANNEL_LAYER_PREFIX") or None,
+    )
+}
 
 SIMPLE_JWT = {"SIGNING_KEY": SECRET_KEY}
 

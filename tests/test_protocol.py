@@ -76,8 +76,9 @@ def test_binary_frame_is_refused() -> None:
     assert error.code == ErrorCode.BINARY_NOT_SUPPORTED
 
 
-@pytest.mark.parametrize("text", ["[]", '[{"action": "load_more"}]', '"load_more"', "1", "1.5",
-                                  "null", "true"])
+@pytest.mark.parametrize(
+    "text", ["[]", '[{"action": "load_more"}]', '"load_more"', "1", "1.5", "null", "true"]
+)
 def test_non_object_is_refused(text: str) -> None:
     assert parse_error(text).code == ErrorCode.INVALID_MESSAGE
 
@@ -115,14 +116,40 @@ def test_null_request_id_means_none() -> None:
 
 @pytest.mark.parametrize(
     "request_id",
-    ["x" * (MAX_REQUEST_ID_LENGTH + 1), True, False, 1.0, 1.5, [], ["r"], {}, {"id": 1},
-     MAX_ID + 1, 2**64, -(2**64)],
+    [
+        "x" * (MAX_REQUEST_ID_LENGTH + 1),
+        True,
+        False,
+        1.0,
+        1.5,
+        [],
+        ["r"],
+        {},
+        {"id": 1},
+        MAX_ID + 1,
+        2**64,
+        -(2**64),
+    ],
 )
 def test_request_id_refused(request_id: Any) -> None:
     error = parse_error(json.dumps({"action": "load_more", "request_id": request_id}))
     assert error.code == ErrorCode.INVALID_FIELD
     # An invalid request_id is never echoed back.
     assert error.request_id is None
+
+
+@pytest.mark.parametrize("text", ['"\\ud800"', '"abc\\udfff"', '"\\ude00\\ud83d"'])
+def test_request_id_with_lone_surrogate_refused(text: str) -> None:
+    # JSON escapes can spell a lone surrogate, which has no UTF-8 encoding: echoing it would
+    # make a reply that cannot be sent as a WebSocket text frame.
+    error = parse_error(f'{{"action": "load_more", "request_id": {text}}}')
+    assert error.code == ErrorCode.INVALID_FIELD
+    assert error.request_id is None
+
+
+def test_request_id_with_surrogate_pair_accepted() -> None:
+    request = parse_request('{"action": "load_more", "request_id": "\\ud83d\\ude00"}')
+    assert request.request_id == "\U0001f600"
 
 
 def request_with(**data: Any) -> Request:
@@ -136,8 +163,24 @@ def test_positive_int_accepted(value: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["1 OR 1=1", "1", "", -1, 0, 2**64, MAX_ID + 1, True, False, {}, [], [1], None, 1.0, 1.5,
-     "1e3"],
+    [
+        "1 OR 1=1",
+        "1",
+        "",
+        -1,
+        0,
+        2**64,
+        MAX_ID + 1,
+        True,
+        False,
+        {},
+        [],
+        [1],
+        None,
+        1.0,
+        1.5,
+        "1e3",
+    ],
     ids=repr,
 )
 def test_positive_int_refused(value: Any) -> None:

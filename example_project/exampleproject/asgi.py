@@ -1,0 +1,27 @@
+"""The ASGI entry point: Django for HTTP, the notification socket for WebSocket."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exampleproject.settings")
+# Set Django up before anything imports models (the app's routing imports its consumer).
+http_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
+from django_vendor_notifications.origins import AllowedHostsOriginValidator  # noqa: E402
+from django_vendor_notifications.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        # Refuse pages from foreign origins, then authenticate the token in ?token=.
+        "websocket": AllowedHostsOriginValidator(
+            JWTAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

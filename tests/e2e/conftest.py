@@ -1,0 +1,196 @@
+"""A real ASGI server in a subprocess, on the test database and a real Redis channel layer.
+
+The server is started once per (server, channel layer) pair for the whole session and reads the
+database pytest-django created, so tests commit their rows (``transaction=True``) for it to see.
+Everything the server and the helper processes share travels in their environment: the settings
+module, DATABASE_URL of the test database, the channel layer and its Redis prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from websockets.asyncio.client import ClientConnection, connect
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WEBSOCKET_PATH = "/v1/ws/notifications/"
+#: Long enough for a frame to cross Redis and the server; what has not arrived by then is not
+#: coming.
+SILENCE = 0.5
+STARTUP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    name: str
+    channel_layer: str
+
+    def command(self, port: int) -> list[str]:
+        if self.name == "daphne":
+            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                    "tests.asgi:application"]
+        # --timeout-graceful-shutdown: on Python 3.11, cancelling RedisChannelLayer.receive()
+        # while redis-py is still opening its connection can be swallowed (asyncio.wait_for's
+        # race, fixed in 3.12), so the consumer of a socket refused at once never finishes and
+        # uvicorn would wait for it forever on shutdown.
+        return [sys.executable, "-m", "uvicorn", "tests.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+                "--ws-per-message-deflate", "false", "--no-access-log",
+                "--timeout-graceful-shutdown", "1"]
+
+    def __str__(self) -> str:
+        return f"{self.name}-{self.channel_layer}"
+
+
+SERVER_KINDS = [
+    ServerKind("daphne", "redis"),
+    ServerKind("daphne", "redis-pubsub"),
+    ServerKind("uvicorn", "redis"),
+]
+
+
+@dataclass
+class AsgiServer:
+    kind: ServerKind
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def url(self, token: str | None, path: str = WEBSOCKET_PATH) -> str:
+        query = f"?token={token}" if token is not None else ""
+        return f"ws://127.0.0.1:{self.port}{path}{query}"
+
+    def connect(self, token: str | None) -> Any:
+        """``websockets`` connect(); use as ``async with server.connect(token) as ws``."""
+        # proxy=None: never route a localhost test through a proxy from the environment.
+        return connect(self.url(token), open_timeout=10, proxy=None, compression=None)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def run_django(self, *args: str) -> str:
+        """Run a management command in another process, like a host's worker; its stdout."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "django", *args,
+            cwd=PROJECT_ROOT, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, stderr.decode(errors="replace")
+        return stdout.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def database_url_of_test_database() -> str:
+    """DATABASE_URL of the database pytest-django created, for tests/settings.py to parse."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        name = str(db["NAME"])
+        assert name != ":memory:" and "mode=memory" not in name, (
+            "A server process cannot open an in-memory SQLite database; tests/settings.py must "
+            "give the test database a file name."
+        )
+        return f"sqlite:///{name}"
+    if db["ENGINE"].endswith("postgresql"):
+        credentials = quote(db["USER"] or "", safe="")
+        if db.get("PASSWORD"):
+            credentials += ":" + quote(db["PASSWORD"], safe="")
+        host = db.get("HOST") or "localhost"
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        at = "@" if credentials else ""
+        return f"postgres://{credentials}{at}{host}{port}/{quote(db['NAME'], safe='')}"
+    raise NotImplementedError(f"No DATABASE_URL for {db['ENGINE']}")
+
+
+def wait_until_listening(server: AsgiServer) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.kind} exited at startup:\n{server.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)  # the process gives no other signal that it is listening
+    raise RuntimeError(f"{server.kind} did not listen within {STARTUP_TIMEOUT}s:\n{server.log()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", params=SERVER_KINDS, ids=str)
+def asgi_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    django_db_setup: None,
+) -> Iterator[AsgiServer]:
+    kind: ServerKind = request.param
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url_of_test_database(),
+        "TEST_CHANNEL_LAYER": kind.channel_layer,
+        # Unique per server, so neither other runs nor this session's other servers interfere.
+        "TEST_CHANNEL_LAYER_PREFIX": f"vn-e2e-{uuid.uuid4().hex[:12]}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    port = free_port()
+    # The server's tracebacks end up here; pytest keeps the directory after the run.
+    log_path = tmp_path_factory.mktemp("asgi-server") / f"{kind}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            kind.command(port), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        server = AsgiServer(kind=kind, port=port, env=env, process=process, log_path=log_path)
+        try:
+            wait_until_listening(server)
+            yield server
+        finally:
+            stop(process)
+
+
+async def receive_json(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    frame = await asyncio.wait_for(ws.recv(), timeout=timeout)
+    assert isinstance(frame, str), f"expected a text frame, got {frame!r}"
+    data = json.loads(frame)
+    assert isinstance(data, dict)
+    return data
+
+
+async def assert_silent(*sockets: ClientConnection) -> None:
+    """Nothing arrives on any of ``sockets`` within SILENCE seconds."""
+
+    async def silent(ws: ClientConnection) -> None:
+        try:
+            frame = await asyncio.wait_for(ws.recv(), timeout=SILENCE)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"unexpected frame: {frame!r}")
+
+    await asyncio.gather(*(silent(ws) for ws in sockets))

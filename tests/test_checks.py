@@ -1,0 +1,230 @@
+"""Each system check id is triggered by a wrong setting; the test settings pass them all."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.test import override_settings
+
+from django_vendor_notifications.checks import check_settings
+from tests.conftest import vendor_settings
+
+PREFIX = "django_vendor_notifications."
+
+
+def error_ids() -> list[str]:
+    return [message.id for message in check_settings() if message.id]
+
+
+def registered_error_ids() -> list[str]:
+    """The ids ``manage.py check`` sees: proves the check is registered, not just written."""
+    return [m.id for m in run_checks() if m.id and m.id.startswith(PREFIX)]
+
+
+def test_test_settings_have_no_errors() -> None:
+    assert check_settings() == []
+    assert registered_error_ids() == []
+
+
+@pytest.mark.django_db
+def test_manage_py_check_passes() -> None:
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()
+
+
+@pytest.mark.parametrize("value", [None, [], "testapp.Vendor", ("VENDOR_MODEL", "x")])
+def test_e001_not_a_dict(value: Any) -> None:
+    with override_settings(VENDOR_NOTIFICATIONS=value):
+        assert error_ids() == [f"{PREFIX}E001"]
+        assert registered_error_ids() == [f"{PREFIX}E001"]
+
+
+def test_e001_missing(settings: Any) -> None:
+    del settings.VENDOR_NOTIFICATIONS
+    assert error_ids() == [f"{PREFIX}E001"]
+
+
+def test_e002_unknown_key() -> None:
+    with vendor_settings(VENDOR_MODLE="testapp.Vendor"):
+        [error] = check_settings()
+    assert error.id == f"{PREFIX}E002"
+    assert "VENDOR_MODLE" in error.msg
+
+
+@pytest.mark.parametrize("label", ["testapp.Nope", "nope.Vendor", "Vendor", "a.b.c", None, 1])
+def test_e003_vendor_model(label: Any) -> None:
+    with vendor_settings(VENDOR_MODEL=label):
+        assert f"{PREFIX}E003" in error_ids()
+        assert registered_error_ids() == [f"{PREFIX}E003"]
+
+
+def test_e003_vendor_model_missing_from_the_dict() -> None:
+    with override_settings(VENDOR_NOTIFICATIONS={}):
+        [error] = check_settings()
+    assert error.id == f"{PREFIX}E003"
+    assert 'VENDOR_NOTIFICATIONS["VENDOR_MODEL"]' in error.msg
+
+
+@pytest.mark.parametrize("field", ["name", "nope", "id"])
+def test_e004_owner_field(field: str) -> None:
+    with vendor_settings(VENDOR_OWNER_FIELD=field):
+        assert error_ids() == [f"{PREFIX}E004"]
+
+
+def test_e004_reverse_relation_is_not_an_owner_field() -> None:
+    with vendor_settings(VENDOR_OWNER_FIELD="staff"):
+        assert error_ids() == [f"{PREFIX}E004"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"VENDOR_STAFF_LOOKUP": "staff__nope"},
+        {"VENDOR_STAFF_LOOKUP": "employees__user"},
+        {"STAFF_PERMISSION_LOOKUP": "staff__role__nope"},
+        {"VENDOR_STAFF_LOOKUP": None},
+    ],
+    ids=["bad-staff-lookup", "unknown-relation", "bad-permission-lookup", "permission-alone"],
+)
+def test_e005_lookups(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == [f"{PREFIX}E005"]
+
+
+def test_staff_lookup_without_permission_lookup_is_valid() -> None:
+    with vendor_settings(STAFF_PERMISSION_LOOKUP=None):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests.nowhere.Policy",
+        "not a path",
+        # A function, not a class.
+        "django_vendor_notifications.permissions.get_access_policy",
+        # A class without get_vendor/can_access.
+        "django_vendor_notifications.conf.AppSettings",
+    ],
+)
+def test_e006_access_policy(path: str) -> None:
+    with vendor_settings(ACCESS_POLICY=path):
+        assert error_ids() == [f"{PREFIX}E006"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"USER_GROUP": "notifications"},
+        {"USER_GROUP": "notifications_{vendor_id}"},
+        {"USER_GROUP": "notifications {user_id}"},
+        {"USER_GROUP": "notifications_{user_id"},
+        {"USER_GROUP": "n_{user_id}_{vendor_id}"},
+        {"VENDOR_GROUP": "vendor_{user_id}"},
+        {"VENDOR_GROUP": "vendor/{vendor_id}"},
+        {"BROADCAST_GROUP": "all_{user_id}"},
+        {"BROADCAST_GROUP": ""},
+        {"BROADCAST_GROUP": "x" * 100},
+        {"BROADCAST_GROUP": "ünïcode"},
+        {"BROADCAST_GROUP": None},
+    ],
+    ids=repr,
+)
+def test_e007_group_names(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == [f"{PREFIX}E007"]
+
+
+def test_group_name_overrides_are_valid() -> None:
+    with vendor_settings(
+        USER_GROUP="shop.user-{user_id}",
+        VENDOR_GROUP="shop.vendor_{vendor_id}",
+        BROADCAST_GROUP="shop.all",
+    ):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"UNREAD_LIMIT": 0},
+        {"UNREAD_LIMIT": -1},
+        {"UNREAD_LIMIT": "100"},
+        {"UNREAD_LIMIT": True},
+        {"PAGE_SIZE": 0},
+        {"PAGE_SIZE": 2.5},
+        {"PAGE_SIZE": None},
+    ],
+    ids=repr,
+)
+def test_e008_numbers(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == [f"{PREFIX}E008"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"DATETIME_FORMAT": ""},
+        {"DATETIME_FORMAT": None},
+        {"DEFAULT_CATEGORY": ""},
+        {"WEBSOCKET_PATH": None},
+        {"TOKEN_QUERY_PARAMETER": ""},
+        {"CATEGORIES": "General Notifications"},
+        {"CATEGORIES": ["General Notifications", ""]},
+        {"CATEGORIES": ["General Notifications", 3]},
+        {"CATEGORIES": ["Order Notifications"]},
+    ],
+    ids=repr,
+)
+def test_e009_strings_and_categories(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == [f"{PREFIX}E009"]
+
+
+def test_categories_including_default_are_valid() -> None:
+    with vendor_settings(CATEGORIES=["General Notifications", "Order Notifications"]):
+        assert error_ids() == []
+
+
+def test_e010_channel_layer_alias() -> None:
+    with vendor_settings(CHANNEL_LAYER="pushes"):
+        assert error_ids() == [f"{PREFIX}E010"]
+    with (
+        override_settings(
+            CHANNEL_LAYERS={
+                **settings.CHANNEL_LAYERS,
+                "pushes": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+            }
+        ),
+        vendor_settings(CHANNEL_LAYER="pushes"),
+    ):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize("layers", [{}, None])
+def test_e010_no_channel_layers(layers: Any) -> None:
+    with override_settings(CHANNEL_LAYERS=layers):
+        assert error_ids() == [f"{PREFIX}E010"]
+
+
+def test_e010_channel_layers_missing(settings: Any) -> None:
+    del settings.CHANNEL_LAYERS
+    assert error_ids() == [f"{PREFIX}E010"]
+
+
+def test_several_errors_are_reported_together() -> None:
+    with vendor_settings(VENDOR_OWNER_FIELD="name", PAGE_SIZE=0, CHANNEL_LAYER="nope"):
+        assert error_ids() == [f"{PREFIX}E004", f"{PREFIX}E008", f"{PREFIX}E010"]
+
+
+def test_errors_name_the_setting() -> None:
+    with vendor_settings(PAGE_SIZE=0):
+        [error] = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["PAGE_SIZE"]' in error.msg

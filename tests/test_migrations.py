@@ -1,0 +1,67 @@
+"""The shipped migration matches the models and points at the host's vendor model."""
+
+from __future__ import annotations
+
+import importlib
+from io import StringIO
+from types import ModuleType
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, migrations
+
+from django_vendor_notifications.models import Notification
+from tests.conftest import vendor_settings
+from tests.testapp.models import Vendor
+
+MIGRATION = "django_vendor_notifications.migrations.0001_initial"
+
+
+def vendor_field(module: ModuleType) -> Any:
+    [create] = [op for op in module.Migration.operations if isinstance(op, migrations.CreateModel)]
+    return dict(create.fields)["vendor"]
+
+
+@pytest.mark.django_db
+def test_no_missing_migrations() -> None:
+    out = StringIO()
+    # --check exits with status 1 (SystemExit) when a model change has no migration.
+    call_command(
+        "makemigrations",
+        "django_vendor_notifications",
+        "testapp",
+        check=True,
+        dry_run=True,
+        stdout=out,
+    )
+    assert "No changes detected" in out.getvalue()
+
+
+def test_foreign_key_targets_configured_vendor_model() -> None:
+    module = importlib.import_module(MIGRATION)
+    assert vendor_field(module).remote_field.model == "testapp.Vendor"
+    assert ("testapp", "__first__") in module.Migration.dependencies
+    assert Notification._meta.get_field("vendor").related_model is Vendor
+
+
+def test_migration_follows_the_setting() -> None:
+    module = importlib.import_module(MIGRATION)
+    try:
+        with vendor_settings(VENDOR_MODEL="shop.Seller"):
+            importlib.reload(module)
+            assert vendor_field(module).remote_field.model == "shop.Seller"
+            assert ("shop", "__first__") in module.Migration.dependencies
+    finally:
+        importlib.reload(module)
+    assert vendor_field(module).remote_field.model == "testapp.Vendor"
+
+
+@pytest.mark.django_db
+def test_migrated_table_references_vendor_table_and_has_indexes() -> None:
+    table = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        relations = connection.introspection.get_relations(cursor, table)
+        constraints = connection.introspection.get_constraints(cursor, table)
+    assert relations["vendor_id"] == ("id", Vendor._meta.db_table)
+    assert {"vn_vendor_unread_idx", "vn_vendor_history_idx"} <= set(constraints)

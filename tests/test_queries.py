@@ -1,0 +1,186 @@
+"""Query counts stay constant however much history a vendor has and however many categories.
+
+Counted twice: through the real consumer (queries made in the worker thread that
+``database_sync_to_async`` runs in) and by calling the same service functions directly.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_vendor_notifications import services
+from django_vendor_notifications.auth import user_for_token
+from django_vendor_notifications.models import Notification
+from tests.conftest import access_token_for, communicator_for
+from tests.testapp.models import Vendor
+
+# The numbers this suite pins. Connect: the middleware's user lookup, the session (the
+# vendor; staff add one permission query), and the unread snapshot.
+OWNER_CONNECT_QUERIES = 3
+STAFF_CONNECT_QUERIES = 4
+MARK_READ_QUERIES = 1
+LOAD_MORE_QUERIES = 1
+RELOAD_QUERIES = 1
+
+SCALES = [(10, 1), (1000, 1), (10, 20), (1000, 20)]
+SCALE_IDS = [f"{count}-rows-{categories}-categories" for count, categories in SCALES]
+BASE = datetime.datetime(2025, 3, 12, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+def seed(vendor: Vendor, count: int, categories: int) -> list[int]:
+    """``count`` notifications spread over ``categories`` labels, a third of them read."""
+    Notification.objects.bulk_create(
+        Notification(
+            vendor=vendor,
+            category=f"Category {i % categories}",
+            message=f"Notification {i}",
+            context_data={"i": i},
+            is_read=i % 3 == 0,
+            created_at=BASE + datetime.timedelta(seconds=i),
+        )
+        for i in range(count)
+    )
+    return list(Notification.objects.filter(vendor=vendor).values_list("pk", flat=True))
+
+
+class WorkerQueries:
+    """Captures the queries run in the thread ``database_sync_to_async`` uses.
+
+    The connection is per thread, so the capture starts, stops and reads its result there.
+    """
+
+    def __init__(self) -> None:
+        self.context = CaptureQueriesContext(connection)
+        self.queries: list[dict[str, Any]] = []
+
+    def _stop(self) -> None:
+        self.context.__exit__(None, None, None)
+        self.queries = self.context.captured_queries
+
+    async def __aenter__(self) -> WorkerQueries:
+        await database_sync_to_async(self.context.__enter__)()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await database_sync_to_async(self._stop)()
+
+    @property
+    def count(self) -> int:
+        return len(self.queries)
+
+
+async def measure_socket(token: str, notification_id: int) -> dict[str, int]:
+    """Query counts of connect, mark_read, load_more and a reload on one real socket."""
+    counts: dict[str, int] = {}
+    communicator: WebsocketCommunicator = communicator_for(token)
+    async with WorkerQueries() as queries:
+        connected, _ = await communicator.connect()
+        assert connected
+        first = await communicator.receive_json_from(timeout=10)
+    assert first["action"] == "unread_notifications"
+    assert first["notifications"], "the snapshot must not be empty, or nothing is measured"
+    counts["connect"] = queries.count
+
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("mark_read", {"action": "mark_read", "notification_id": notification_id}, "mark_read"),
+        ("load_more", {"action": "load_more", "page": 1}, "load_more"),
+    ]
+    for name, message, reply_action in steps:
+        async with WorkerQueries() as queries:
+            await communicator.send_json_to(message)
+            reply = await communicator.receive_json_from(timeout=10)
+        assert reply["action"] == reply_action, reply
+        counts[name] = queries.count
+
+    async with WorkerQueries() as queries:
+        await communicator.send_input({"type": services.RELOAD_EVENT})
+        assert (await communicator.receive_json_from(timeout=10))["action"] == (
+            "unread_notifications"
+        )
+    counts["reload"] = queries.count
+    await communicator.disconnect()
+    return counts
+
+
+@pytest.fixture
+def scaled(request: pytest.FixtureRequest, vendor: Vendor) -> list[int]:
+    count, categories = request.param
+    return seed(vendor, count, categories)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scaled", SCALES, ids=SCALE_IDS, indirect=True)
+async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer: Any) -> None:
+    token = access_token_for(owner)
+    counts = await measure_socket(token, scaled[-1])
+    assert counts == {
+        "connect": OWNER_CONNECT_QUERIES,
+        "mark_read": MARK_READ_QUERIES,
+        "load_more": LOAD_MORE_QUERIES,
+        "reload": RELOAD_QUERIES,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scaled", SCALES, ids=SCALE_IDS, indirect=True)
+async def test_staff_socket_queries(staff: Any, scaled: list[int], channel_layer: Any) -> None:
+    token = access_token_for(staff)
+    counts = await measure_socket(token, scaled[0])
+    assert counts == {
+        "connect": STAFF_CONNECT_QUERIES,
+        "mark_read": MARK_READ_QUERIES,
+        "load_more": LOAD_MORE_QUERIES,
+        "reload": RELOAD_QUERIES,
+    }
+
+
+# --- the same paths through the service functions ----------------------------------------
+
+
+def connect_path(token: str) -> dict[str, Any]:
+    """What the middleware and consumer do on connect, in the same order."""
+    user = user_for_token(token)
+    session = services.open_session(user)
+    assert session is not None
+    return services.unread_notifications(session.vendor_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scaled", SCALES, ids=SCALE_IDS, indirect=True)
+def test_service_queries(
+    owner: Any,
+    staff: Any,
+    vendor: Vendor,
+    scaled: list[int],
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    with django_assert_num_queries(OWNER_CONNECT_QUERIES):
+        frame = connect_path(access_token_for(owner))
+    assert frame["notifications"]
+    with django_assert_num_queries(STAFF_CONNECT_QUERIES):
+        connect_path(access_token_for(staff))
+    with django_assert_num_queries(MARK_READ_QUERIES):
+        assert services.mark_read(vendor.pk, scaled[0]) is True
+    with django_assert_num_queries(LOAD_MORE_QUERIES):
+        page = services.notifications_page(vendor.pk, 1)
+    assert page["notifications"]
+    with django_assert_num_queries(RELOAD_QUERIES):
+        services.unread_notifications(vendor.pk)
+
+
+@pytest.mark.django_db
+def test_snapshot_and_page_sizes_do_not_grow_with_history(vendor: Vendor) -> None:
+    seed(vendor, 1000, 20)
+    snapshot = services.unread_notifications(vendor.pk)
+    assert sum(len(items) for items in snapshot["notifications"].values()) == 100
+    page = services.notifications_page(vendor.pk, 1)
+    assert sum(len(items) for items in page["notifications"].values()) == 20
+    assert page["has_more"] is True
