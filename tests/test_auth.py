@@ -157,17 +157,17 @@ def test_user_id_claim_default_after_override(owner: Any) -> None:
     ],
 )
 def test_token_from_scope(query_string: bytes | str, expected: str | None) -> None:
-    assert token_from_scope({"query_string": query_string}) == expected
+    assert token_from_scope({"query_string": query_string}) == (expected, None)
 
 
 def test_token_from_scope_without_query_string() -> None:
-    assert token_from_scope({}) is None
+    assert token_from_scope({}) == (None, None)
 
 
 def test_custom_token_query_parameter() -> None:
     with vendor_settings(TOKEN_QUERY_PARAMETER="access"):
-        assert token_from_scope({"query_string": b"access=abc"}) == "abc"
-        assert token_from_scope({"query_string": b"token=abc"}) is None
+        assert token_from_scope({"query_string": b"access=abc"}) == ("abc", None)
+        assert token_from_scope({"query_string": b"token=abc"}) == (None, None)
 
 
 class ScopeRecorder:

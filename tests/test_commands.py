@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import CommandError, call_command
 
-from django_vendor_notifications import services
+from django_vendor_notifications import delivery
 from django_vendor_notifications.models import Notification
 from tests.conftest import vendor_settings
 from tests.testapp.models import Vendor
@@ -61,7 +61,7 @@ def test_push_reaches_vendor_group(
     vendor: Vendor, channel_layer: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     channel = async_to_sync(channel_layer.new_channel)()
-    async_to_sync(channel_layer.group_add)(services.vendor_group(vendor.pk), channel)
+    async_to_sync(channel_layer.group_add)(delivery.vendor_group(vendor.pk), channel)
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = send("--vendor", str(vendor.pk), "--message", "pushed")
     message = async_to_sync(channel_layer.receive)(channel)

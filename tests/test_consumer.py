@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
-from django_vendor_notifications import services
+from django_vendor_notifications import delivery, services
 from django_vendor_notifications.models import Notification
 from django_vendor_notifications.protocol import MAX_ID
 from tests.conftest import (
@@ -322,7 +322,9 @@ async def test_load_more(
 
 BAD_INPUTS: list[tuple[str, str | bytes, str]] = [
     ("invalid-json", "{not json", "invalid_json"),
-    ("deep-nesting", "[" * 100_000, "invalid_json"),
+    # Deep enough to exhaust the JSON decoder's recursion, small enough to pass the size limit.
+    ("deep-nesting", "[" * 10_000, "invalid_json"),
+    ("too-large", '{"action": "sync", "pad": "' + "x" * 20_000 + '"}', "message_too_large"),
     ("list", "[1, 2]", "invalid_message"),
     ("string", '"load_more"', "invalid_message"),
     ("number", "7", "invalid_message"),
@@ -415,13 +417,21 @@ async def test_every_reply_is_valid_utf8(communicator: WebsocketCommunicator) ->
 
 
 async def test_many_bad_inputs_on_one_socket(
-    seeded: dict[str, Notification], communicator: WebsocketCommunicator
+    seeded: dict[str, Notification], access_token: str, channel_layer: Any
 ) -> None:
-    for _, raw, code in BAD_INPUTS:
-        await send_raw(communicator, raw)
-        assert (await communicator.receive_json_from(timeout=5))["error"] == code
-    reply = await send(communicator, {"action": "mark_read", "notification_id": seeded["order"].pk})
-    assert reply["status"] == "success"
+    # More messages than the rate limit's burst (read when the socket connects): this test is
+    # about bad input, not speed.
+    with vendor_settings(RATE_LIMIT_BURST=1000):
+        communicator, _ = await connect(access_token)
+    try:
+        for _, raw, code in BAD_INPUTS:
+            await send_raw(communicator, raw)
+            assert (await communicator.receive_json_from(timeout=5))["error"] == code
+        order = seeded["order"].pk
+        reply = await send(communicator, {"action": "mark_read", "notification_id": order})
+        assert reply["status"] == "success"
+    finally:
+        await communicator.disconnect()
 
 
 async def test_server_failure_is_an_internal_error_frame(
@@ -449,7 +459,7 @@ async def test_reload_event_to_user_group_resends_unread(
 ) -> None:
     assert communicator.first["notifications"] == {}  # type: ignore[attr-defined]
     new = await create(vendor, "Arrived later", category="Order Notifications")
-    await channel_layer.group_send(services.user_group(owner.pk), {"type": services.RELOAD_EVENT})
+    await channel_layer.group_send(delivery.user_group(owner.pk), {"type": delivery.RELOAD_EVENT})
     frame = await communicator.receive_json_from(timeout=5)
     assert frame["action"] == "unread_notifications"
     assert item_ids(frame) == [new.pk]
@@ -491,9 +501,9 @@ async def test_disconnect_discards_groups(
 ) -> None:
     communicator, _ = await connect(access_token)
     groups = (
-        services.user_group(owner.pk),
-        services.broadcast_group(),
-        services.vendor_group(vendor.pk),
+        delivery.user_group(owner.pk),
+        delivery.broadcast_group(),
+        delivery.vendor_group(vendor.pk),
     )
     assert all(len(channel_layer.groups.get(group, {})) == 1 for group in groups)
     await communicator.disconnect()

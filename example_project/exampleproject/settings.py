@@ -19,6 +19,8 @@ from typing import Any
 
 import dj_database_url
 
+from django_vendor_notifications.layers import redis_channel_layer
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -93,14 +95,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL")
 CHANNEL_LAYERS: dict[str, Any]
 if REDIS_URL:
+    # redis_channel_layer() raises redis-py's socket_timeout above channels-redis's 5 s blocking
+    # receive; without that, idle sockets time out under redis-py 8.
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": os.environ.get("REDIS_PREFIX", "exampleproject"),
-            },
-        }
+        "default": redis_channel_layer(
+            REDIS_URL, prefix=os.environ.get("REDIS_PREFIX", "exampleproject")
+        )
     }
 else:
     # One process only: a management command in another process cannot reach it.
