@@ -5,12 +5,13 @@ Ids are stable (``django_vendor_notifications.E001`` ...) and documented in docs
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
 
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
@@ -159,26 +160,48 @@ def _check_group_names() -> list[CheckMessage]:
 
 def _check_numbers() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for key in ("UNREAD_LIMIT", "PAGE_SIZE", "SYNC_LIMIT"):
+
+    def refuse(key: str, kind: str) -> None:
+        value = app_settings.get(key)
+        errors.append(
+            _error(8, f"{app_settings.setting_name(key)} must be {kind} (got {value!r}).")
+        )
+
+    for key in (
+        "UNREAD_LIMIT",
+        "PAGE_SIZE",
+        "SYNC_LIMIT",
+        "MAX_MESSAGE_BYTES",
+        "RATE_LIMIT_BURST",
+        "MAX_SOCKETS_PER_USER",
+    ):
         value = app_settings.get(key)
         if type(value) is not int or value < 1:
-            errors.append(
-                _error(
-                    8,
-                    f"{app_settings.setting_name(key)} must be a positive integer (got {value!r}).",
-                )
-            )
+            refuse(key, "a positive integer")
+    # 0 is meaningful: close at the first rejected message.
+    value = app_settings.get("RATE_LIMIT_CLOSE_AFTER")
+    if type(value) is not int or value < 0:
+        refuse("RATE_LIMIT_CLOSE_AFTER", "an integer >= 0")
     for key in ("PUBLISH_TIMEOUT", "LAYER_TIMEOUT"):
-        value = app_settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            errors.append(
-                _error(
-                    8,
-                    f"{app_settings.setting_name(key)} must be a positive number of "
-                    f"seconds (got {value!r}).",
-                )
-            )
+        if not _is_number(app_settings.get(key), minimum=0, inclusive=False):
+            refuse(key, "a positive number of seconds")
+    if not _is_number(app_settings.get("RATE_LIMIT_PER_SECOND"), minimum=0, inclusive=False):
+        refuse("RATE_LIMIT_PER_SECOND", "a positive number")
+    if not _is_number(app_settings.get("TOKEN_EXPIRY_GRACE"), minimum=0, inclusive=True):
+        refuse("TOKEN_EXPIRY_GRACE", "a number of seconds >= 0")
+    interval = app_settings.get("REVALIDATE_INTERVAL")
+    if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
+        refuse("REVALIDATE_INTERVAL", "None or a positive number of seconds")
     return errors
+
+
+def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:
+    # bool is an int in Python, and NaN or infinity would silently disable a limit or timer.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not math.isfinite(value):
+        return False
+    return value >= minimum if inclusive else value > minimum
 
 
 def _check_formats() -> list[CheckMessage]:
@@ -251,5 +274,22 @@ def _check_redis_timeouts(layer: dict[str, Any]) -> list[CheckMessage]:
             hint="Use django_vendor_notifications.layers.redis_channel_layer(url), or give "
             'each host as {"address": url, "socket_timeout": 30}.',
             id=ID.format("W001"),
+        )
+    ]
+
+
+@register(Tags.security)
+def check_origin_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Production settings under which the origin validator lets in any web page."""
+    if settings.DEBUG or "*" not in settings.ALLOWED_HOSTS:
+        return []
+    return [
+        Warning(
+            'ALLOWED_HOSTS contains "*" while DEBUG is off, so AllowedHostsOriginValidator '
+            "accepts a WebSocket handshake from any web page: a foreign site can open a "
+            "socket with a visitor's browser (cross-site WebSocket hijacking).",
+            hint="List your host names in ALLOWED_HOSTS, or wrap the socket in "
+            "django_vendor_notifications.origins.OriginValidator(app, [your origins]).",
+            id=ID.format("W002"),
         )
     ]

@@ -7,6 +7,7 @@ REDIS_URL the Redis that delivery and end-to-end tests use, TEST_CHANNEL_LAYER t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,7 +21,8 @@ SECRET_KEY = "tests-only-secret-key-that-is-long-enough-for-hs256"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "Europe/Berlin"
-ALLOWED_HOSTS = ["*"]
+# Not "*": with DEBUG off that would make the origin validator accept any page (check W002).
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -85,7 +87,7 @@ CHANNEL_LAYER_BACKENDS = {
 
 
 def channel_layer_config(
-    kind: str, *, prefix: str | None = None, url: str = REDIS_URL
+    kind: str, *, prefix: str | None = None, url: str = REDIS_URL, **config: object
 ) -> dict[str, object]:
     """CHANNEL_LAYERS["default"] for ``kind`` (a key of CHANNEL_LAYER_BACKENDS).
 
@@ -103,6 +105,7 @@ def channel_layer_config(
         url,
         pubsub=kind == "redis-pubsub",
         prefix=prefix or f"vn-test{TEST_DB_SUFFIX}-{os.getpid()}",
+        **config,
     )
 
 
@@ -112,6 +115,7 @@ CHANNEL_LAYERS = {
     "default": channel_layer_config(
         os.environ.get("TEST_CHANNEL_LAYER", "memory"),
         prefix=os.environ.get("TEST_CHANNEL_LAYER_PREFIX") or None,
+        **json.loads(os.environ.get("TEST_CHANNEL_LAYER_CONFIG") or "{}"),
     )
 }
 
@@ -122,4 +126,16 @@ VENDOR_NOTIFICATIONS = {
     "VENDOR_OWNER_FIELD": "user",
     "VENDOR_STAFF_LOOKUP": "staff__user",
     "STAFF_PERMISSION_LOOKUP": "staff__role__can_view_notifications",
+    **json.loads(os.environ.get("TEST_VENDOR_NOTIFICATIONS") or "{}"),
 }
+
+# A server process a test starts can get its own VENDOR_NOTIFICATIONS keys (a JSON object), and
+# with TEST_LOG_LEVEL every logger's records on stderr, so the test can read all it logged.
+VENDOR_NOTIFICATIONS.update(json.loads(os.environ.get("TEST_VENDOR_NOTIFICATIONS") or "{}"))
+if os.environ.get("TEST_LOG_LEVEL"):
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "root": {"handlers": ["stderr"], "level": os.environ["TEST_LOG_LEVEL"]},
+    }

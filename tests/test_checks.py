@@ -11,7 +11,7 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import override_settings
 
-from django_vendor_notifications.checks import check_settings
+from django_vendor_notifications.checks import check_origin_policy, check_settings
 from tests.conftest import vendor_settings
 
 PREFIX = "django_vendor_notifications."
@@ -160,6 +160,23 @@ def test_group_name_overrides_are_valid() -> None:
         {"PAGE_SIZE": 0},
         {"PAGE_SIZE": 2.5},
         {"PAGE_SIZE": None},
+        {"MAX_MESSAGE_BYTES": 0},
+        {"MAX_MESSAGE_BYTES": "16384"},
+        {"RATE_LIMIT_BURST": 0},
+        {"RATE_LIMIT_BURST": 2.0},
+        {"MAX_SOCKETS_PER_USER": 0},
+        {"MAX_SOCKETS_PER_USER": None},
+        {"RATE_LIMIT_CLOSE_AFTER": -1},
+        {"RATE_LIMIT_CLOSE_AFTER": 1.5},
+        {"RATE_LIMIT_PER_SECOND": 0},
+        {"RATE_LIMIT_PER_SECOND": float("inf")},
+        {"RATE_LIMIT_PER_SECOND": True},
+        {"TOKEN_EXPIRY_GRACE": -1},
+        {"TOKEN_EXPIRY_GRACE": None},
+        {"TOKEN_EXPIRY_GRACE": float("nan")},
+        {"REVALIDATE_INTERVAL": 0},
+        {"REVALIDATE_INTERVAL": "300"},
+        {"LAYER_TIMEOUT": float("nan")},
     ],
     ids=repr,
 )
@@ -228,3 +245,42 @@ def test_errors_name_the_setting() -> None:
     with vendor_settings(PAGE_SIZE=0):
         [error] = check_settings()
     assert 'VENDOR_NOTIFICATIONS["PAGE_SIZE"]' in error.msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"TOKEN_EXPIRY_GRACE": 0},
+        {"TOKEN_EXPIRY_GRACE": 2.5},
+        {"REVALIDATE_INTERVAL": None},
+        {"REVALIDATE_INTERVAL": 0.5},
+        {"RATE_LIMIT_CLOSE_AFTER": 0},
+        {"RATE_LIMIT_PER_SECOND": 1},
+        {"MAX_MESSAGE_BYTES": 1},
+        {"MAX_SOCKETS_PER_USER": 1},
+    ],
+    ids=repr,
+)
+def test_limit_edge_values_are_valid(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize("hosts", [["*"], ["shop.example", "*"]])
+def test_w002_any_origin_in_production(hosts: list[str]) -> None:
+    with override_settings(DEBUG=False, ALLOWED_HOSTS=hosts):
+        [warning] = check_origin_policy()
+        assert registered_error_ids() == [f"{PREFIX}W002"]
+    assert warning.id == f"{PREFIX}W002"
+    assert "ALLOWED_HOSTS" in warning.msg
+
+
+@pytest.mark.parametrize(
+    ("debug", "hosts"),
+    [(True, ["*"]), (False, ["shop.example", ".shop.example"]), (False, [])],
+    ids=["debug-with-wildcard", "production-with-hosts", "production-without-hosts"],
+)
+def test_w002_not_raised(debug: bool, hosts: list[str]) -> None:
+    with override_settings(DEBUG=debug, ALLOWED_HOSTS=hosts):
+        assert check_origin_policy() == []
+        assert registered_error_ids() == []
