@@ -111,6 +111,8 @@ def channel_layer_config(
 
 # TEST_CHANNEL_LAYER: memory (default), redis or redis-pubsub. TEST_CHANNEL_LAYER_PREFIX: the
 # Redis prefix; without it each process gets its own, so set it for processes that talk.
+# TEST_CHANNEL_LAYER_CONFIG: a JSON object of extra CONFIG keys for a server process a test
+# starts (e.g. {"capacity": 5} or {"group_expiry": 3}); unset, it changes nothing.
 CHANNEL_LAYERS = {
     "default": channel_layer_config(
         os.environ.get("TEST_CHANNEL_LAYER", "memory"),
@@ -126,7 +128,6 @@ VENDOR_NOTIFICATIONS = {
     "VENDOR_OWNER_FIELD": "user",
     "VENDOR_STAFF_LOOKUP": "staff__user",
     "STAFF_PERMISSION_LOOKUP": "staff__role__can_view_notifications",
-    **json.loads(os.environ.get("TEST_VENDOR_NOTIFICATIONS") or "{}"),
 }
 
 # A server process a test starts can get its own VENDOR_NOTIFICATIONS keys (a JSON object), and
