@@ -14,6 +14,7 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import AccessToken
 
 from django_vendor_notifications.auth import (
+    SCOPE_KEY,
     JWTAuthMiddleware,
     JWTAuthMiddlewareStack,
     token_from_scope,
@@ -170,6 +171,37 @@ def test_custom_token_query_parameter() -> None:
         assert token_from_scope({"query_string": b"token=abc"}) == (None, None)
 
 
+@pytest.mark.parametrize(
+    ("subprotocols", "expected"),
+    [
+        (["bearer", "abc"], ("abc", "bearer")),
+        (["abc", "bearer"], ("abc", "bearer")),
+        # Only "bearer": the client asked for header authentication but sent no token.
+        (["bearer"], (None, "bearer")),
+        (["bearer", "bearer"], (None, "bearer")),
+        (["bearer", "first", "second"], ("first", "bearer")),
+    ],
+)
+def test_token_from_subprotocols(subprotocols: list[str], expected: tuple[Any, Any]) -> None:
+    assert token_from_scope({"subprotocols": subprotocols}) == expected
+
+
+def test_bearer_subprotocol_wins_over_the_query_string() -> None:
+    scope = {"subprotocols": ["bearer", "header"], "query_string": b"token=query"}
+    assert token_from_scope(scope) == ("header", "bearer")
+
+
+def test_other_subprotocols_fall_back_to_the_query_string() -> None:
+    scope = {"subprotocols": ["graphql-ws", "abc"], "query_string": b"token=query"}
+    assert token_from_scope(scope) == ("query", None)
+
+
+def test_query_string_token_can_be_turned_off() -> None:
+    with vendor_settings(QUERY_STRING_TOKEN=False):
+        assert token_from_scope({"query_string": b"token=query"}) == (None, None)
+        assert token_from_scope({"subprotocols": ["bearer", "abc"]}) == ("abc", "bearer")
+
+
 class ScopeRecorder:
     """An inner ASGI app that keeps the scope it was called with."""
 
@@ -205,6 +237,17 @@ async def test_middleware_uses_custom_token_query_parameter(owner: Any) -> None:
     with vendor_settings(TOKEN_QUERY_PARAMETER="access"):
         assert (await user_through_middleware(f"access={token}".encode())).pk == owner.pk
         assert is_anonymous(await user_through_middleware(f"token={token}".encode()))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_middleware_records_expiry_and_subprotocol_not_the_token(owner: Any) -> None:
+    token = AccessToken.for_user(owner)
+    inner = ScopeRecorder()
+    scope = {"type": "websocket", "path": "/", "subprotocols": ["bearer", str(token)]}
+    await JWTAuthMiddleware(inner)(scope, None, None)
+    assert inner.scope is not None
+    assert inner.scope["user"].pk == owner.pk
+    assert inner.scope[SCOPE_KEY] == {"expires_at": token["exp"], "subprotocol": "bearer"}
 
 
 def test_middleware_stack_wraps_inner() -> None:
