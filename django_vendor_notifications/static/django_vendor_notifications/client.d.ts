@@ -1,0 +1,372 @@
+// Type declarations for client.js, the browser client of the vendor notification socket.
+// See docs/client.md for behaviour and docs/protocol.md for every frame.
+//
+// Members marked "Needs a server that supports it" send actions that are planned but not in
+// every server version; an older server rejects them with RequestError code "unknown_action".
+
+// --- the wire --------------------------------------------------------------------------------
+
+/** One notification as the server sends it. Unknown extra keys are kept. */
+export interface NotificationItem {
+  id: number;
+  vendor: number | string;
+  category: string;
+  message: string;
+  /** A JSON-encoded object, "{}" when empty: decode with JSON.parse. */
+  context_data: string;
+  is_read: boolean;
+  /** Spelling kept from the spec. `dd-mm-YYYY HH:MM:SS` in the server's TIME_ZONE, or null. */
+  readed_at: string | null;
+  /** `dd-mm-YYYY HH:MM:SS` in the server's TIME_ZONE. */
+  created_at: string;
+  [key: string]: unknown;
+}
+
+/** Items keyed by category label, newest first within each list. */
+export type GroupedNotifications = Record<string, NotificationItem[]>;
+
+/** Keys every frame may carry: later servers add keys, and replies echo request_id. */
+interface FrameBase {
+  request_id?: string | number;
+  [key: string]: unknown;
+}
+
+export interface UnreadNotificationsFrame extends FrameBase {
+  action: "unread_notifications";
+  notifications: GroupedNotifications;
+  /** Needs a server that supports it (unread counts). */
+  unread_counts?: Record<string, number>;
+  /** Needs a server that supports it (unread counts). */
+  unread_total?: number;
+}
+
+export interface NewNotificationFrame extends FrameBase {
+  action: "new_notification";
+  notification: NotificationItem;
+}
+
+/** Pushed to a vendor's other sockets when one of them marks a notification read. */
+export interface NotificationReadFrame extends FrameBase {
+  action: "notification_read";
+  notification_id: number;
+  unread_total: number;
+}
+
+/** Reply to `sync` and to `?since=` on the URL (that one without request_id). Oldest first. */
+export interface SyncFrame extends FrameBase {
+  action: "sync";
+  since_id: number;
+  notifications: NotificationItem[];
+  has_more: boolean;
+}
+
+export interface LoadMoreFrame extends FrameBase {
+  action: "load_more";
+  /** Present in page-numbered replies. */
+  page?: number;
+  /** Present in cursor replies. Needs a server that supports it (cursor pagination). */
+  before_id?: number;
+  /** Needs a server that supports it (cursor pagination). */
+  next_before_id?: number;
+  has_more: boolean;
+  notifications: GroupedNotifications;
+}
+
+export interface StatusReplyFrame<A extends string> extends FrameBase {
+  action: A;
+  status: "success" | "error";
+  /** With status "error": e.g. "not_found". */
+  error?: string;
+}
+
+export interface MarkReadFrame extends StatusReplyFrame<"mark_read"> {
+  notification_id: number;
+}
+
+export interface RefreshTokenFrame extends StatusReplyFrame<"refresh_token"> {
+  /** The new token's "exp" (seconds since the epoch). */
+  expires_at?: number | null;
+}
+
+/** Needs a server that supports it (mark_all_read). */
+export interface MarkAllReadFrame extends StatusReplyFrame<"mark_all_read"> {
+  category?: string;
+}
+
+/** Needs a server that supports it (mark_unread). */
+export interface MarkUnreadFrame extends StatusReplyFrame<"mark_unread"> {
+  notification_id: number;
+}
+
+/** Needs a server that supports it (archive). */
+export interface ArchiveFrame extends StatusReplyFrame<"archive" | "unarchive"> {
+  notification_id: number;
+}
+
+/** Needs a server that supports it (unread counts). */
+export interface UnreadCountsFrame extends FrameBase {
+  action: "get_unread_counts";
+  status?: "success";
+  unread_counts: Record<string, number>;
+  unread_total: number;
+}
+
+/** Pushed after mark_all_read / mark_unread on another socket. Needs a server that supports
+ * it; the client applies whichever of these keys it carries. */
+export interface UnreadCountChangedFrame extends FrameBase {
+  action: "unread_count_changed";
+  unread_counts?: Record<string, number>;
+  unread_total?: number;
+}
+
+export interface ErrorFrame extends FrameBase {
+  action: "error";
+  /** invalid_json, invalid_message, binary_not_supported, unknown_action, invalid_field,
+   * not_found, message_too_large, rate_limited, internal_error, or a later one. */
+  error: string;
+  message: string;
+}
+
+/** Any frame the server may send. Frames with other actions are ignored (but still emitted
+ * as a "frame" event). */
+export type ServerFrame =
+  | UnreadNotificationsFrame
+  | NewNotificationFrame
+  | NotificationReadFrame
+  | SyncFrame
+  | LoadMoreFrame
+  | MarkReadFrame
+  | RefreshTokenFrame
+  | MarkAllReadFrame
+  | MarkUnreadFrame
+  | ArchiveFrame
+  | UnreadCountsFrame
+  | UnreadCountChangedFrame
+  | ErrorFrame;
+
+/** Frames the client sends (each also carries a request_id it generates). */
+export type ClientFrame =
+  | { action: "mark_read"; notification_id: number }
+  | { action: "load_more"; page: number }
+  | { action: "load_more"; before_id: number; limit: number } // needs a server with cursors
+  | { action: "sync"; since_id: number }
+  | { action: "refresh_token"; token: string }
+  | { action: "mark_all_read"; category?: string } // needs a server with mark_all_read
+  | { action: "mark_unread"; notification_id: number } // needs a server with mark_unread
+  | { action: "get_unread_counts" } // needs a server with unread counts
+  | { action: "archive"; notification_id: number } // needs a server with archive
+  | { action: "unarchive"; notification_id: number }; // needs a server with archive
+
+// --- the client ------------------------------------------------------------------------------
+
+export declare const CloseCode: Readonly<{
+  NORMAL: 1000;
+  ABNORMAL: 1006;
+  AUTHENTICATION_FAILED: 4001;
+  PERMISSION_DENIED: 4003;
+  TRY_AGAIN_LATER: 4013;
+  TOO_MANY_REQUESTS: 4029;
+}>;
+
+export interface BackoffOptions {
+  /** Cap of the first delay in ms. Default 500. */
+  initial?: number;
+  /** Largest cap in ms. Default 30000. */
+  max?: number;
+  /** The cap grows by this factor per failed attempt. Default 2. */
+  factor?: number;
+}
+
+/** Why getToken is called: the first connect or a reconnect, a token the server refused
+ * with 4001 (return a fresh one), or a refresh before the current one expires. */
+export type TokenReason = "connect" | "rejected" | "refresh";
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface NotificationClientOptions {
+  /** ws://, wss://, http(s):// or a path resolved against the page ("/v1/ws/notifications/"). */
+  url: string;
+  /** Returns an access token; null/undefined/"" stops the client ("log in again"). */
+  getToken: (context: { reason: TokenReason }) => string | null | undefined | Promise<string | null | undefined>;
+  /** Send the token as the subprotocol pair ["bearer", token] (default) or in ?token=. */
+  useSubprotocol?: boolean;
+  /** The query parameter when useSubprotocol is false. Default "token". */
+  tokenParameter?: string;
+  backoff?: BackoffOptions;
+  /** ms before a request without a reply is rejected with code "timeout". Default 10000. */
+  requestTimeout?: number;
+  /** ms before the token's "exp" to send refresh_token (at most half its lifetime). Default 60000. */
+  refreshMargin?: number;
+  /** How to catch up after a reconnect: "query" (?since=, default), "sync" (a sync action after
+   * the snapshot) or "none". */
+  resume?: "query" | "sync" | "none";
+  /** "auto" (default) tries before_id cursors once and falls back to page numbers on a server
+   * without them; "page" or "cursor" (needs a server that supports it) fix the choice. */
+  pagination?: "auto" | "page" | "cursor";
+  /** `limit` of cursor pages. Default 20. */
+  pageSize?: number;
+  /** Connect right after construction (in a microtask). Default true. */
+  autoConnect?: boolean;
+  /** The WebSocket class; defaults to globalThis.WebSocket. */
+  WebSocketImpl?: WebSocketConstructor;
+  /** Random numbers in [0, 1) for the jitter; defaults to Math.random. */
+  random?: () => number;
+}
+
+export type ConnectionStatus = "idle" | "connecting" | "open" | "closed";
+
+export interface ClientState {
+  status: ConnectionStatus;
+  /** Every notification held (unread ones from snapshots, pushes and syncs; pages' history). */
+  notifications: Map<number, NotificationItem>;
+  /** The same grouped by category label, newest (highest id) first. */
+  byCategory: Record<string, NotificationItem[]>;
+  /** Unread per category: the ones held, plus what a server with counts says is not held. */
+  unreadCounts: Record<string, number>;
+  unreadTotal: number;
+  /** The newest id held (what a reconnect resumes from), or null. */
+  newestId: number | null;
+  /** Whether loadMore() may find more history. */
+  hasMore: boolean;
+}
+
+export interface StatusEventDetail {
+  status: ConnectionStatus;
+  /** With "connecting": reconnect attempts since the last snapshot. */
+  attempt?: number;
+  /** With "closed": the close code (null when no socket was made). */
+  code?: number | null;
+  reason?: string;
+  /** With "closed": false once the client has stopped (4003, a refused fresh token, close()). */
+  willReconnect?: boolean;
+  /** With "closed" and willReconnect: ms until the next attempt. */
+  retryIn?: number;
+}
+
+export interface ErrorEventDetail {
+  /** A protocol error code from an error frame without a matching request, or one of the
+   * client's: forbidden, unauthorized, no_token, token_unavailable, connect_failed,
+   * refresh_failed, invalid_frame. */
+  code: string;
+  message: string;
+  closeCode?: number | null;
+  frame?: ErrorFrame;
+  error?: unknown;
+}
+
+export interface NotificationClientEventMap {
+  /** The unread snapshot on every (re)connect, applied to the state. */
+  snapshot: CustomEvent<{ notifications: NotificationItem[]; frame: UnreadNotificationsFrame; reconnect: boolean }>;
+  /** A notification the client did not hold before: live ("push"), caught up after a
+   * reconnect ("sync", which may include read ones) or newer in a reconnect's snapshot. */
+  notification: CustomEvent<{ notification: NotificationItem; source: "push" | "sync" | "snapshot" }>;
+  /** A held notification became read: by this client ("local"), another socket ("remote"),
+   * a reconnect's snapshot ("snapshot") or a fresher copy from the server ("server"). */
+  read: CustomEvent<{ id: number; source: "local" | "remote" | "snapshot" | "server"; notification?: NotificationItem }>;
+  /** A load_more page was applied. */
+  page: CustomEvent<{ notifications: NotificationItem[]; frame: LoadMoreFrame; hasMore: boolean }>;
+  /** The state changed (after any frame that changed it); read client.state. */
+  change: CustomEvent<{ action: string; frame: ServerFrame }>;
+  status: CustomEvent<StatusEventDetail>;
+  error: CustomEvent<ErrorEventDetail>;
+  /** Close code 4003: the client has stopped. */
+  forbidden: CustomEvent<{ code: 4003 }>;
+  /** Every parsed frame, known or not, before it is applied. */
+  frame: CustomEvent<ServerFrame | FrameBase>;
+}
+
+/** A refused or unanswered request. `code` is the server's error code (not_found,
+ * invalid_field, unknown_action, ...) or the client's: timeout, not_connected, disconnected,
+ * no_token. */
+export declare class RequestError extends Error {
+  constructor(code: string, message?: string, frame?: ServerFrame | null);
+  readonly name: "RequestError";
+  readonly code: string;
+  readonly frame: ServerFrame | null;
+}
+
+export declare class NotificationClient extends EventTarget {
+  constructor(options: NotificationClientOptions);
+
+  readonly options: Required<Omit<NotificationClientOptions, "WebSocketImpl" | "random">> & {
+    backoff: Required<BackoffOptions>;
+  };
+  readonly status: ConnectionStatus;
+  /** Actions this server answered with unknown_action. */
+  readonly unsupportedActions: Set<string>;
+  /** A fresh copy on every read. */
+  readonly state: ClientState;
+
+  /** Open the socket (again); called by the constructor unless autoConnect is false. */
+  connect(options?: { tokenReason?: TokenReason }): Promise<void>;
+  /** Close for good: no reconnect; pending requests are rejected with "disconnected". */
+  close(): void;
+
+  /** Send any action with a request_id; resolves with the reply that echoes it. */
+  request<R extends ServerFrame = ServerFrame>(
+    action: string,
+    fields?: Record<string, unknown>,
+    options?: { timeout?: number },
+  ): Promise<R>;
+
+  markRead(id: number): Promise<MarkReadFrame>;
+  /** The next page of history: page numbers, or before_id cursors on a server with them. */
+  loadMore(): Promise<LoadMoreFrame>;
+  /** Everything newer than the newest id held, following has_more; the last reply. */
+  sync(): Promise<SyncFrame>;
+  /** Hand a fresh token (getToken({reason: "refresh"})) to the open socket. Called by itself
+   * before the token's "exp" when the token is a readable JWT. */
+  refreshToken(): Promise<RefreshTokenFrame>;
+
+  /** Needs a server that supports it (mark_all_read). */
+  markAllRead(category?: string): Promise<MarkAllReadFrame>;
+  /** Needs a server that supports it (mark_unread). */
+  markUnread(id: number): Promise<MarkUnreadFrame>;
+  /** Needs a server that supports it (unread counts). */
+  getUnreadCounts(): Promise<UnreadCountsFrame>;
+  /** Needs a server that supports it (archive). */
+  archive(id: number): Promise<ArchiveFrame>;
+  /** Needs a server that supports it (archive). */
+  unarchive(id: number): Promise<ArchiveFrame>;
+
+  addEventListener<K extends keyof NotificationClientEventMap>(
+    type: K,
+    listener: (event: NotificationClientEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof NotificationClientEventMap>(
+    type: K,
+    listener: (event: NotificationClientEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}
+
+/** Full jitter: a random delay in [0, min(max, initial * factor ** attempt)). */
+export declare function backoffDelay(
+  attempt: number,
+  backoff?: BackoffOptions,
+  random?: () => number,
+): number;
+
+/** The JWT's payload, decoded WITHOUT verifying the signature; null when unreadable. */
+export declare function decodeJwtPayload(token: string): Record<string, unknown> | null;
