@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,14 +72,21 @@ class AsgiServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    def url(self, token: str | None, path: str = WEBSOCKET_PATH) -> str:
-        query = f"?token={token}" if token is not None else ""
+    def url(self, token: str | None, path: str = WEBSOCKET_PATH, since: int | None = None) -> str:
+        params = [] if token is None else [f"token={token}"]
+        if since is not None:
+            params.append(f"since={since}")
+        query = f"?{'&'.join(params)}" if params else ""
         return f"ws://127.0.0.1:{self.port}{path}{query}"
 
-    def connect(self, token: str | None) -> Any:
-        """``websockets`` connect(); use as ``async with server.connect(token) as ws``."""
+    def connect(self, token: str | None, *, since: int | None = None, **options: Any) -> Any:
+        """``websockets`` connect(); use as ``async with server.connect(token) as ws``.
+
+        ``since`` adds the reconnecting client's ``?since=N``; ``options`` go to connect().
+        """
         # proxy=None: never route a localhost test through a proxy from the environment.
-        return connect(self.url(token), open_timeout=10, proxy=None, compression=None)
+        options = {"open_timeout": 10, "proxy": None, "compression": None, **options}
+        return connect(self.url(token, since=since), **options)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,6 +101,29 @@ class AsgiServer:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, stderr.decode(errors="replace")
         return stdout.decode()
+
+    async def start_python(self, code: str) -> asyncio.subprocess.Process:
+        """Start ``python -c code`` as a worker of this deployment (Django set up, same database
+        and channel layer), with stdout and stderr piped."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PYTHON_PRELUDE + code,
+            cwd=PROJECT_ROOT, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def run_python(self, code: str) -> str:
+        """Run ``python -c code`` like a host's worker or cron job; its stdout."""
+        process = await self.start_python(code)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, stderr.decode(errors="replace")
+        return stdout.decode()
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+#: What a worker process runs before its own code: plain Django, nothing from the test suite.
+PYTHON_PRELUDE = "import django; django.setup()\n"
 
 
 def free_port() -> int:
@@ -144,6 +175,58 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def unique_prefix() -> str:
+    """A Redis prefix of its own, so neither other runs nor other servers interfere."""
+    return f"vn-e2e-{uuid.uuid4().hex[:12]}"
+
+
+def server_env(
+    channel_layer: str,
+    *,
+    prefix: str | None = None,
+    redis_url: str | None = None,
+    layer_config: dict[str, Any] | None = None,
+    vendor_settings: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """The environment of a server or worker process: tests/settings.py reads it.
+
+    Processes that must reach each other's sockets share ``prefix`` (and ``redis_url``).
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url_of_test_database(),
+        "TEST_CHANNEL_LAYER": channel_layer,
+        "TEST_CHANNEL_LAYER_PREFIX": prefix or unique_prefix(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    if layer_config:
+        env["TEST_CHANNEL_LAYER_CONFIG"] = json.dumps(layer_config)
+    if vendor_settings:
+        env["TEST_VENDOR_NOTIFICATIONS"] = json.dumps(vendor_settings)
+    return env
+
+
+def launch_server(kind: ServerKind, env: dict[str, str], log_dir: Path) -> AsgiServer:
+    """Start ``kind`` on a free port with ``env`` and wait until it listens; call .stop()."""
+    port = free_port()
+    # The server's tracebacks end up here; pytest keeps the directory after the run.
+    log_path = log_dir / f"{kind}-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            kind.command(port), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = AsgiServer(kind=kind, port=port, env=env, process=process, log_path=log_path)
+    try:
+        wait_until_listening(server)
+    except BaseException:
+        stop(process)
+        raise
+    return server
+
+
 @pytest.fixture(scope="session", params=SERVER_KINDS, ids=str)
 def asgi_server(
     request: pytest.FixtureRequest,
@@ -151,28 +234,70 @@ def asgi_server(
     django_db_setup: None,
 ) -> Iterator[AsgiServer]:
     kind: ServerKind = request.param
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url_of_test_database(),
-        "TEST_CHANNEL_LAYER": kind.channel_layer,
-        # Unique per server, so neither other runs nor this session's other servers interfere.
-        "TEST_CHANNEL_LAYER_PREFIX": f"vn-e2e-{uuid.uuid4().hex[:12]}",
-        "PYTHONUNBUFFERED": "1",
-    }
-    port = free_port()
-    # The server's tracebacks end up here; pytest keeps the directory after the run.
-    log_path = tmp_path_factory.mktemp("asgi-server") / f"{kind}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            kind.command(port), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        server = AsgiServer(kind=kind, port=port, env=env, process=process, log_path=log_path)
+    server = launch_server(
+        kind, server_env(kind.channel_layer), tmp_path_factory.mktemp("asgi-server")
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class RedisServer:
+    """A ``redis-server`` this test session owns, on a free port: stopping it harms nobody.
+
+    No persistence: a restart loses every key, as a crashed Redis without AOF does.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.process is None, "already running"
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        with open(self.directory / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Kill it, as a crash would: no goodbye to its clients."""
+        assert self.process is not None, "not running"
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def answers(self) -> bool:
         try:
-            wait_until_listening(server)
-            yield server
-        finally:
-            stop(process)
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as probe:
+                probe.sendall(b"PING\r\n")
+                return probe.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A running redis-server of this module's own (never the shared one)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    redis = RedisServer(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    try:
+        yield redis
+    finally:
+        if redis.process is not None:
+            redis.stop()
 
 
 async def receive_json(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
