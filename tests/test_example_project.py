@@ -153,9 +153,15 @@ def test_manage_py_works_without_the_package_installed(
     migrated: tuple[dict[str, str], str], tmp_path: Path
 ) -> None:
     env, _ = migrated
-    # -S skips site-packages' .pth files, so the editable install is gone, while PYTHONPATH
-    # still offers the dependencies: an interpreter with the deps but not this package.
-    plain = {**env, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    # An interpreter with the dependencies but not this package: -S skips site-packages (and
+    # its .pth files, so an editable install is gone too), and PYTHONPATH offers a copy of
+    # site-packages without the package (tox installs it there as a wheel).
+    dependencies = tmp_path / "dependencies"
+    dependencies.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if "django_vendor_notifications" not in entry.name:
+            (dependencies / entry.name).symlink_to(entry)
+    plain = {**env, "PYTHONPATH": str(dependencies)}
     python = (sys.executable, "-S")
     without = subprocess.run(
         [*python, "-c", "import django, daphne; import django_vendor_notifications"],
@@ -583,9 +589,15 @@ def test_the_demo_page_is_served(server: DemoServer) -> None:
     assert '"websocketPath": "/v1/ws/notifications/"' in html
     # No build step and no CDN: the script is served by the project itself.
     assert "/static/marketplace/demo.js" in html and "https://" not in html
+    # The page is a module that uses the app's browser client, served from the app's static.
+    assert '<script type="module" src="/static/marketplace/demo.js">' in html
+    assert '"/static/django_vendor_notifications/client.js"' in html
     status, script = http("GET", f"{server.base_url}/static/marketplace/demo.js")
     assert status == 200
-    assert b"new WebSocket(" in script and b'action: "mark_read"' in script
+    assert b"new NotificationClient(" in script and b"client.markRead(" in script
+    status, client = http("GET", f"{server.base_url}/static/django_vendor_notifications/client.js")
+    assert status == 200
+    assert b"export class NotificationClient" in client and b'"mark_read"' in client
 
 
 async def test_send_notification_reaches_sockets_through_redis_only(server: DemoServer) -> None:
