@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -87,8 +88,8 @@ CHANNEL_LAYER_BACKENDS = {
 
 
 def channel_layer_config(
-    kind: str, *, prefix: str | None = None, url: str = REDIS_URL, **config: object
-) -> dict[str, object]:
+    kind: str, *, prefix: str | None = None, url: str = REDIS_URL, **config: Any
+) -> dict[str, Any]:
     """CHANNEL_LAYERS["default"] for ``kind`` (a key of CHANNEL_LAYER_BACKENDS).
 
     Redis keys and pub/sub channels start with ``prefix``, so concurrent runs on one Redis never

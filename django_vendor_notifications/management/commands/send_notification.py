@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
+from channels.layers import InMemoryChannelLayer
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ...conf import app_settings
+from ...delivery import channel_layer
 from ...permissions import get_vendor_model
 from ...services import notify
 
@@ -40,8 +40,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"No {vendor_model._meta.label} with pk {options['vendor']!r}."
             ) from exc
-        layer = settings.CHANNEL_LAYERS.get(app_settings.CHANNEL_LAYER, {})
-        if layer.get("BACKEND", "").endswith("InMemoryChannelLayer"):
+        if isinstance(channel_layer(), InMemoryChannelLayer):
             self.stderr.write(
                 "Warning: the in-memory channel layer does not reach server processes; the "
                 "notification is saved and shown on the next connect."
