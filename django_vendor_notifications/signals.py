@@ -33,11 +33,18 @@ def connect_revocation_signals() -> None:
     _connect(post_save, user_model, user_saved, "user-saved")
     _connect(post_delete, user_model, user_changed, "user-deleted")
     _connect(post_delete, vendor_model, vendor_deleted, "vendor-deleted")
-    # Django permissions matter when the default policy falls back to them.
+    # Django permissions matter when the default policy falls back to them: the user's own,
+    # their groups, and the permissions of those groups.
     for relation in ("user_permissions", "groups"):
         through = getattr(getattr(user_model, relation, None), "through", None)
         if through is not None:
             _connect(m2m_changed, through, user_relations_changed, f"user-{relation}")
+    group_model = getattr(
+        getattr(getattr(user_model, "groups", None), "field", None), "related_model", None
+    )
+    through = getattr(getattr(group_model, "permissions", None), "through", None)
+    if through is not None:
+        _connect(m2m_changed, through, user_relations_changed, "group-permissions")
     staff_model, vendor_attname = staff_model_of(vendor_model)
     if staff_model is not None:
         receiver = partial(staff_changed, vendor_attname=vendor_attname)
