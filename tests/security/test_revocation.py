@@ -173,9 +173,7 @@ async def test_revocation_from_another_process_closes_the_users_sockets(
     case: Case, request: pytest.FixtureRequest
 ) -> None:
     server: SecurityServer = request.getfixturevalue(case.server)
-    connections = [
-        server.connect(case.tokens[user.pk], bearer=True) for user, _ in case.victims
-    ]
+    connections = [server.connect(case.tokens[user.pk], bearer=True) for user, _ in case.victims]
     victims = [await connection.__aenter__() for connection in connections]
     try:
         async with server.connect(case.tokens[case.bystander.pk], bearer=True) as bystander:
