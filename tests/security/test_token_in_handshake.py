@@ -100,3 +100,20 @@ async def test_no_token_in_the_server_log(
     for token in (valid, refreshed, wrong_key, no_vendor):
         for secret in parts(token):
             assert secret not in log
+
+
+async def test_bearer_token_stays_out_of_uvicorns_access_log(
+    uvicorn_server: SecurityServer, vendor: Vendor
+) -> None:
+    """uvicorn's access log (on here) prints the request target with its query string, so a
+    ``?token=`` lands in it - docs/security.md shows how to turn it off or redact it. The
+    header does not."""
+    token = access_token_for(vendor.user)
+    offset = uvicorn_server.log_offset()
+    async with uvicorn_server.connect(token, bearer=True) as ws:
+        assert ws.subprotocol == "bearer"
+        assert (await receive_frame(ws))["action"] == "unread_notifications"
+    log = uvicorn_server.log_since(offset)
+    assert '"WebSocket /v1/ws/notifications/" [accepted]' in log
+    for secret in parts(token):
+        assert secret not in log
