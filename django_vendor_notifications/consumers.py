@@ -40,6 +40,11 @@ authenticate = database_sync_to_async(auth.authenticate)
 RECENT_IDS = 1024
 #: Tries per group when joining (each bounded by LAYER_TIMEOUT as a whole).
 JOIN_ATTEMPTS = 3
+#: Seconds a message may take to handle before the socket assumes its channel may have
+#: overflowed meanwhile (a client that stopped reading blocks send()); it then catches up from
+#: the database CATCH_UP_AFTER seconds after the last slow message.
+SLOW_DISPATCH = 1.0
+CATCH_UP_AFTER = 1.0
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):
@@ -56,6 +61,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.last_id = 0
         self.recent_ids: deque[int] = deque(maxlen=RECENT_IDS)
         self.housekeeping: asyncio.Task[None] | None = None
+        self.catch_up: asyncio.Task[None] | None = None
+        self.catch_up_due = 0.0
+        # Pushes, gap fills and catch-ups send in id order, one at a time.
+        self.delivering = asyncio.Lock()
         # Set once a socket is being closed on purpose: nothing more is delivered to it.
         self.closing = False
         self.counted_user_id: Any = None
@@ -83,6 +92,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_try_again_later()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        started = time.monotonic()
+        try:
+            await self.dispatch_now(message)
+        finally:
+            if time.monotonic() - started > SLOW_DISPATCH and self.session is not None:
+                # While this socket was stuck, its channel may have filled up, and a full
+                # channel drops the newest pushes: no later push would reveal that gap.
+                self.schedule_catch_up()
+
+    async def dispatch_now(self, message: dict[str, Any]) -> None:
         # Pushes carry ready-made frames and touch no database, so they skip the worker-thread
         # hop Channels makes before every handler to close stale database connections: that
         # hop is most of the cost of a push.
@@ -139,6 +158,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.housekeeping is not None:
             self.housekeeping.cancel()
+        if self.catch_up is not None:
+            self.catch_up.cancel()
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None
@@ -312,13 +333,15 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         notification_id = event.get("id")
         if notification_id is None:
             await self.send(text_data=event["text"])
-        elif event["previous_id"] > self.last_id:
-            # A notification before this one never reached this socket: send what is missing,
-            # this one included, from the database.
-            await self.fill_gap()
-        elif notification_id not in self.recent_ids:
-            self.remember((notification_id,))
-            await self.send(text_data=event["text"])
+            return
+        async with self.delivering:
+            if event["previous_id"] > self.last_id:
+                # A notification before this one never reached this socket: send what is
+                # missing, this one included, from the database.
+                await self.fill_gap()
+            elif notification_id not in self.recent_ids:
+                self.remember((notification_id,))
+                await self.send(text_data=event["text"])
 
     async def forward_broadcast(self, event: dict[str, Any]) -> None:
         if self.session is None or self.closing:
@@ -338,12 +361,28 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         """Send every notification after last_id, as the pushes this socket missed."""
         assert self.session is not None
         has_more = True
-        while has_more:
+        while has_more and self.session is not None and not self.closing:
             rows, has_more = await rows_since(self.session.vendor_id, self.last_id)
             for row in rows:
-                if row["id"] not in self.recent_ids:
-                    await self.send_frame(payloads.new_notification_frame(row))
+                fresh = row["id"] not in self.recent_ids
                 self.remember((row["id"],))
+                if fresh:
+                    await self.send_frame(payloads.new_notification_frame(row))
+
+    def schedule_catch_up(self) -> None:
+        """Fill any gap from the database once the socket has kept up for CATCH_UP_AFTER."""
+        self.catch_up_due = time.monotonic() + CATCH_UP_AFTER
+        if self.catch_up is None or self.catch_up.done():
+            self.catch_up = asyncio.get_running_loop().create_task(self.catch_up_later())
+
+    async def catch_up_later(self) -> None:
+        # Never cancelled midway (only on disconnect): a fill cut short could leave an id
+        # remembered but unsent.
+        while (wait := self.catch_up_due - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+        async with self.delivering:
+            if self.session is not None and not self.closing:
+                await self.fill_gap()
 
     def remember(self, notification_ids: Iterable[int]) -> None:
         for notification_id in notification_ids:
