@@ -40,9 +40,10 @@ authenticate = database_sync_to_async(auth.authenticate)
 RECENT_IDS = 1024
 #: Tries per group when joining (each bounded by LAYER_TIMEOUT as a whole).
 JOIN_ATTEMPTS = 3
-#: Seconds a message may take to handle before the socket assumes its channel may have
-#: overflowed meanwhile (a client that stopped reading blocks send()); it then catches up from
-#: the database CATCH_UP_AFTER seconds after the last slow message.
+#: Seconds a message may take to handle, or a push to arrive after it was published, before
+#: the socket assumes its channel may have overflowed meanwhile (a client that stopped reading
+#: blocks send(); a burst outpaces the socket); it then catches up from the database
+#: CATCH_UP_AFTER seconds after the last such message.
 SLOW_DISPATCH = 1.0
 CATCH_UP_AFTER = 1.0
 
@@ -334,6 +335,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if notification_id is None:
             await self.send(text_data=event["text"])
             return
+        if time.time() - event.get("sent_at", math.inf) > SLOW_DISPATCH:
+            # A push this late waited behind a backlog in the socket's channel; a full channel
+            # drops the newest pushes, and nothing later might reveal them.
+            self.schedule_catch_up()
         async with self.delivering:
             if event["previous_id"] > self.last_id:
                 # A notification before this one never reached this socket: send what is

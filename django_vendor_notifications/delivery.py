@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,7 +20,8 @@ from .conf import app_settings
 logger = logging.getLogger(__name__)
 
 #: A ready-made frame for every socket of a group: {"text": frame, "exclude": channel?,
-#: "id": notification id?, "previous_id": the vendor's previous notification id?}.
+#: "id": notification id?, "previous_id": the vendor's previous notification id?,
+#: "sent_at": the publisher's time.time() when it carries an id}.
 PUSH_EVENT = "notification.push"
 #: One frame for many vendors (notify_many to all_notifications): {"template": text with
 #: placeholders, "ids": {str(vendor_id): notification id}}.
@@ -86,6 +88,8 @@ def push_event(
     if notification_id is not None:
         event["id"] = notification_id
         event["previous_id"] = previous_id or 0
+        # Lets a socket notice that its channel was backlogged (and may have overflowed).
+        event["sent_at"] = time.time()
     if exclude is not None:
         event["exclude"] = exclude
     return event
