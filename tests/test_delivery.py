@@ -23,14 +23,15 @@ from channels.testing import WebsocketCommunicator
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from redis.asyncio import Connection as RedisConnection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from django_vendor_notifications import services
+from django_vendor_notifications import consumers, delivery, payloads, services
 from django_vendor_notifications.models import Notification
-from tests.conftest import access_token_for, communicator_for
+from tests.conftest import access_token_for, communicator_for, make_user
 from tests.settings import channel_layer_config
 from tests.testapp.models import Vendor
 
@@ -307,3 +308,126 @@ async def test_idle_receive_dies_on_redis_py_defaults_and_survives_with_the_sett
         assert isinstance(default_result, RedisTimeoutError), default_result
     else:
         assert default_result == {"type": "ping"}
+
+
+# --- pushes a socket never got: gap repair and catch-up ---------------------------------------
+
+
+async def publish_push(
+    notification: Notification, previous_id: int, *, sent_seconds_ago: float = 0.0
+) -> None:
+    """The push notify() sends for ``notification``, as if published ``sent_seconds_ago``."""
+    row = {name: getattr(notification, name) for name in payloads.ITEM_FIELDS}
+    event = delivery.push_event(
+        payloads.encode(payloads.new_notification_frame(row)),
+        notification_id=notification.pk,
+        previous_id=previous_id,
+    )
+    event["sent_at"] -= sent_seconds_ago
+    await get_channel_layer().group_send(delivery.vendor_group(notification.vendor_id), event)
+
+
+async def received_ids(socket: WebsocketCommunicator, count: int) -> list[int]:
+    frames = [await socket.receive_json_from(timeout=5) for _ in range(count)]
+    assert {frame["action"] for frame in frames} == {"new_notification"}
+    return [frame["notification"]["id"] for frame in frames]
+
+
+async def test_a_push_after_a_dropped_one_brings_the_missing_one_first(
+    redis_layer: str, vendor: Vendor
+) -> None:
+    socket, _ = await open_socket(vendor.user)
+    dropped = await create_silently(vendor, "its push was dropped by a full channel")
+    latest = await create_silently(vendor, "its push arrives")
+
+    await publish_push(latest, previous_id=dropped.pk)
+
+    assert await received_ids(socket, 2) == [dropped.pk, latest.pk]
+    await assert_silent(socket)
+    await disconnect(socket)
+
+
+async def test_a_late_push_makes_the_socket_catch_up_on_dropped_newer_ones(
+    redis_layer: str, vendor: Vendor
+) -> None:
+    socket, _ = await open_socket(vendor.user)
+    late = await create_silently(vendor, "waited behind a backlog")
+    dropped = await create_silently(vendor, "the newest push, dropped: nothing comes after it")
+
+    await publish_push(late, previous_id=0, sent_seconds_ago=consumers.SLOW_DISPATCH + 1)
+
+    assert await received_ids(socket, 1) == [late.pk]
+    # Once the socket has kept up for CATCH_UP_AFTER, it fills the gap from the database.
+    frame = await socket.receive_json_from(timeout=consumers.CATCH_UP_AFTER + 5)
+    assert frame["notification"]["id"] == dropped.pk
+    await assert_silent(socket)
+    await disconnect(socket)
+
+
+async def test_a_timely_push_costs_no_catch_up(redis_layer: str, vendor: Vendor) -> None:
+    socket, _ = await open_socket(vendor.user)
+    timely = await create_silently(vendor, "arrives at once")
+    unannounced = await create_silently(vendor, "never pushed: sync finds it, not a catch-up")
+
+    await publish_push(timely, previous_id=0)
+
+    assert await received_ids(socket, 1) == [timely.pk]
+    assert await socket.receive_nothing(timeout=consumers.CATCH_UP_AFTER + 1)
+    assert unannounced.pk > timely.pk
+    await disconnect(socket)
+
+
+# --- notify_many: one bulk insert, one broadcast, each vendor its own frame -------------------
+
+
+@database_sync_to_async
+def notify_many_counting_inserts(
+    vendors: list[Vendor] | None, message: str
+) -> tuple[list[Notification], int]:
+    with CaptureQueriesContext(connection) as queries:
+        notifications = services.notify_many(vendors, message, category="Payouts")
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    return notifications, len(inserts)
+
+
+async def test_notify_many_inserts_once_and_each_vendor_gets_its_own_frame(
+    redis_layer: str, vendor: Vendor, other_vendor: Vendor, staff: Any
+) -> None:
+    third = await database_sync_to_async(Vendor.objects.create)(
+        user=await database_sync_to_async(make_user)(), name="not addressed"
+    )
+    owner_socket, _ = await open_socket(vendor.user)
+    staff_socket, _ = await open_socket(staff)
+    other_socket, _ = await open_socket(other_vendor.user)
+    third_socket, _ = await open_socket(third.user)
+
+    notifications, inserts = await notify_many_counting_inserts([vendor, other_vendor], "payday")
+
+    assert inserts == 1
+    expected = {n.vendor_id: n.pk for n in notifications}
+    for socket, owner in ((owner_socket, vendor), (staff_socket, vendor),
+                          (other_socket, other_vendor)):
+        frame = await socket.receive_json_from(timeout=5)
+        item = frame["notification"]
+        assert (frame["action"], item["id"], item["vendor"]) == (
+            "new_notification", expected[owner.pk], owner.pk)
+        assert (item["category"], item["message"]) == ("Payouts", "payday")
+    await assert_silent(owner_socket, staff_socket, other_socket, third_socket)
+    await disconnect(owner_socket, staff_socket, other_socket, third_socket)
+
+
+async def test_notify_many_to_every_vendor_reaches_each_once(
+    redis_layer: str, vendor: Vendor, other_vendor: Vendor
+) -> None:
+    sockets = [(await open_socket(vendor.user))[0], (await open_socket(other_vendor.user))[0]]
+
+    notifications, inserts = await notify_many_counting_inserts(None, "to everyone")
+
+    assert inserts == 1
+    ids = {n.vendor_id: n.pk for n in notifications}
+    assert set(ids) >= {vendor.pk, other_vendor.pk}
+    for socket, owner in zip(sockets, (vendor, other_vendor), strict=True):
+        frame = await socket.receive_json_from(timeout=5)
+        assert frame["notification"]["id"] == ids[owner.pk]
+    await assert_silent(*sockets)
+    await disconnect(*sockets)
