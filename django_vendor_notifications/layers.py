@@ -27,18 +27,30 @@ HOST_DEFAULTS: dict[str, Any] = {
 
 
 def redis_channel_layer(
-    *urls: str, pubsub: bool = False, host_options: dict[str, Any] | None = None, **config: Any
+    *hosts: str | dict[str, Any],
+    pubsub: bool = False,
+    host_options: dict[str, Any] | None = None,
+    **config: Any,
 ) -> dict[str, Any]:
-    """A CHANNEL_LAYERS entry for channels-redis on ``urls`` (``redis://`` or ``rediss://``).
+    """A CHANNEL_LAYERS entry for channels-redis on ``hosts``.
 
-    ``pubsub`` selects RedisPubSubChannelLayer; ``host_options`` are extra redis-py connection
-    options (e.g. ``ssl_cert_reqs``); other keyword arguments go to the layer's CONFIG
-    (``prefix``, ``capacity``, ``group_expiry``...).
+    A host is a URL (``redis://``, ``rediss://`` for TLS, ``unix://``) or a dict as channels-redis
+    takes it, e.g. Redis Sentinel: ``{"master_name": "mymaster", "sentinels": [("s1", 26379)]}``.
+    Several hosts shard the layer. ``pubsub`` selects RedisPubSubChannelLayer; ``host_options``
+    are extra redis-py connection options for every host (e.g. ``ssl_cert_reqs``); other keyword
+    arguments go to the layer's CONFIG (``prefix``, ``capacity``, ``group_expiry``...).
     """
-    if not urls:
-        raise ValueError("Give at least one Redis URL.")
-    hosts = [{"address": url, **HOST_DEFAULTS, **(host_options or {})} for url in urls]
+    if not hosts:
+        raise ValueError("Give at least one Redis URL or host dict.")
+    entries = [
+        {
+            **HOST_DEFAULTS,
+            **({"address": host} if isinstance(host, str) else host),
+            **(host_options or {}),
+        }
+        for host in hosts
+    ]
     return {
         "BACKEND": PUBSUB_BACKEND if pubsub else CORE_BACKEND,
-        "CONFIG": {"hosts": hosts, **config},
+        "CONFIG": {"hosts": entries, **config},
     }
