@@ -189,9 +189,10 @@ def _check_numbers() -> list[CheckMessage]:
         refuse("RATE_LIMIT_PER_SECOND", "a positive number")
     if not _is_number(app_settings.get("TOKEN_EXPIRY_GRACE"), minimum=0, inclusive=True):
         refuse("TOKEN_EXPIRY_GRACE", "a number of seconds >= 0")
-    interval = app_settings.get("REVALIDATE_INTERVAL")
-    if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
-        refuse("REVALIDATE_INTERVAL", "None or a positive number of seconds")
+    for key in ("REVALIDATE_INTERVAL", "LAYER_CHECK_INTERVAL"):
+        interval = app_settings.get(key)
+        if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
+            refuse(key, "None or a positive number of seconds")
     return errors
 
 

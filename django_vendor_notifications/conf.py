@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds joining the channel-layer groups on connect may take before the socket is
     # closed with 4013 (try again later).
     "LAYER_TIMEOUT": 3.0,
+    # Seconds between the checks that the channel layer still delivers to this process's
+    # sockets (Redis restarted, flushed or failed over); None turns the check off.
+    "LAYER_CHECK_INTERVAL": 5.0,
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
@@ -216,6 +219,11 @@ class AppSettings:
     @property
     def LAYER_TIMEOUT(self) -> float:
         return float(self.get("LAYER_TIMEOUT"))
+
+    @property
+    def LAYER_CHECK_INTERVAL(self) -> float | None:
+        value = self.get("LAYER_CHECK_INTERVAL")
+        return None if value is None else float(value)
 
     @property
     def ALLOW_MISSING_ORIGIN(self) -> bool:

@@ -14,8 +14,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import auth, delivery, payloads, services
+from . import auth, delivery, payloads, services, watchdog
 from .conf import app_settings
+from .layers import is_layer_failure
 from .limits import TokenBucket, open_sockets
 from .protocol import (
     CloseCode,
@@ -154,6 +155,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.remember(row["id"] for row in rows)
         await self.send_frame(payloads.unread_notifications_frame(rows))
         self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
+        if app_settings.LAYER_CHECK_INTERVAL:
+            watchdog.watchdog_for(self.channel_layer_alias).watch(self)
         await self.answer_since_parameter()
 
     async def disconnect(self, code: int) -> None:
@@ -161,6 +164,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.housekeeping.cancel()
         if self.catch_up is not None:
             self.catch_up.cancel()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing was watched
+            watchdog.watchdog_for(self.channel_layer_alias).forget(self)
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None
@@ -223,6 +228,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             else:
                 next_recheck = now + recheck_every
                 await self.session_revalidate({})
+
+    async def heal(self) -> None:
+        """The channel layer may have forgotten this socket (see ``watchdog``): join again,
+        then fill any gap from the database."""
+        if self.session is None or self.closing:
+            return
+        if not await self.join_groups(self.session.groups):
+            await self.close_try_again_later()
+            return
+        self.schedule_catch_up()
 
     async def close_try_again_later(self) -> None:
         with contextlib.suppress(Exception):
@@ -421,12 +436,3 @@ def check_size(text_data: str | None, bytes_data: bytes | None) -> None:
         size = len(bytes_data or b"")
     if size > limit:
         raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE, f"Messages are limited to {limit} bytes.")
-
-
-def is_layer_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` means the channel layer (Redis) is unreachable or too slow."""
-    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
-        return True
-    # redis-py's errors do not derive from OSError; match them without importing redis,
-    # which is an optional dependency.
-    return any(cls.__module__.startswith("redis") for cls in type(exc).__mro__)

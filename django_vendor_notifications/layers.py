@@ -10,6 +10,7 @@ hangs while Redis is away, and check pooled connections after idle periods.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 CORE_BACKEND = "channels_redis.core.RedisChannelLayer"
@@ -54,3 +55,12 @@ def redis_channel_layer(
         "BACKEND": PUBSUB_BACKEND if pubsub else CORE_BACKEND,
         "CONFIG": {"hosts": entries, **config},
     }
+
+
+def is_layer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the channel layer (Redis) is unreachable or too slow."""
+    if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
+        return True
+    # redis-py's errors do not derive from OSError; match them without importing redis,
+    # which is an optional dependency.
+    return any(cls.__module__.startswith("redis") for cls in type(exc).__mro__)

@@ -27,11 +27,12 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from redis.asyncio import Connection as RedisConnection
+from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from django_vendor_notifications import consumers, delivery, payloads, services
+from django_vendor_notifications import consumers, delivery, payloads, services, watchdog
 from django_vendor_notifications.models import Notification
-from tests.conftest import access_token_for, communicator_for, make_user
+from tests.conftest import access_token_for, communicator_for, make_user, vendor_settings
 from tests.settings import channel_layer_config
 from tests.testapp.models import Vendor
 
@@ -431,3 +432,61 @@ async def test_notify_many_to_every_vendor_reaches_each_once(
         assert frame["notification"]["id"] == ids[owner.pk]
     await assert_silent(*sockets)
     await disconnect(*sockets)
+
+
+# --- Redis forgets the groups: the watchdog's probe -------------------------------------------
+
+
+async def forget_everything(prefix: str) -> int:
+    """Delete this test's keys, as a Redis restarted without persistence would have."""
+    client = Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        return await client.delete(*keys) if keys else 0
+    finally:
+        await client.aclose()
+
+
+async def test_sockets_rejoin_and_catch_up_when_redis_forgets_their_groups(
+    vendor: Vendor,
+) -> None:
+    prefix = unique_prefix()
+    config = channel_layer_config("redis", prefix=prefix)
+    with override_settings(CHANNEL_LAYERS={"default": config}), vendor_settings(
+        LAYER_CHECK_INTERVAL=0.2
+    ):
+        sockets = [(await open_socket(user))[0] for user in (vendor.user, vendor.user)]
+        await asyncio.sleep(0.5)  # the watchdog's canary has joined its group
+        dog = watchdog.watchdog_for("default")
+        assert dog.misses == 0
+
+        assert await forget_everything(prefix) > 0
+        # Published while the layer has forgotten every group: nobody receives it live.
+        missed = await notify(vendor, "pushed into a group Redis no longer has")
+
+        for socket in sockets:
+            frame = await socket.receive_json_from(timeout=5)
+            assert frame["notification"]["id"] == missed.pk
+        assert dog.misses == 1
+        # Joined again: the next one arrives live, once.
+        live = await notify(vendor, "after the re-join")
+        for socket in sockets:
+            frame = await socket.receive_json_from(timeout=5)
+            assert frame["notification"]["id"] == live.pk
+        await assert_silent(*sockets)
+        assert dog.misses == 1
+        await disconnect(*sockets)
+        assert dog.task is None
+        await close_layer()
+
+
+async def test_the_probe_does_nothing_while_the_layer_delivers(redis_layer: str,
+                                                               vendor: Vendor) -> None:
+    with vendor_settings(LAYER_CHECK_INTERVAL=0.1):
+        socket, _ = await open_socket(vendor.user)
+        dog = watchdog.watchdog_for("default")
+        await asyncio.sleep(1)
+        assert dog.sent >= 3
+        assert dog.misses == 0
+        await assert_silent(socket)
+        await disconnect(socket)
