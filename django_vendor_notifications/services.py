@@ -92,12 +92,6 @@ def revalidate(user: Any | None = None, vendor: models.Model | Any | None = None
     return delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT})
 
 
-def newest_id(vendor_id: Any) -> int:
-    """The id of the vendor's newest notification, 0 when it has none. One index lookup."""
-    newest = Notification.objects.for_vendor(vendor_id).aggregate(newest=Max("id"))["newest"]
-    return int(newest or 0)
-
-
 def unread_counts(vendor_id: Any) -> dict[str, int]:
     """Unread notifications per category label (labels with none left out). One query, on the
     partial (vendor, category) index, so its cost follows the unread rows, not the history."""
@@ -105,8 +99,9 @@ def unread_counts(vendor_id: Any) -> dict[str, int]:
 
 
 def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
-    """newest_id() and unread_counts() in one query (UNION ALL): connect costs no extra
-    round trip for the counts. The newest id comes back as the row whose label is NULL."""
+    """The id of the vendor's newest notification (0 for none) and unread_counts(), in one
+    query (UNION ALL of two index lookups): connect costs no extra round trip for the counts.
+    The newest id comes back as the row whose label is NULL."""
     newest = (
         Notification.objects.for_vendor(vendor_id)
         .order_by()
