@@ -33,6 +33,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_numbers()
     errors += _check_formats()
     errors += _check_channel_layer()
+    errors += _check_booleans()
     return errors
 
 
@@ -170,6 +171,7 @@ def _check_numbers() -> list[CheckMessage]:
     for key in (
         "UNREAD_LIMIT",
         "PAGE_SIZE",
+        "MAX_PAGE_SIZE",
         "SYNC_LIMIT",
         "MAX_MESSAGE_BYTES",
         "RATE_LIMIT_BURST",
@@ -193,7 +195,24 @@ def _check_numbers() -> list[CheckMessage]:
         interval = app_settings.get(key)
         if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
             refuse(key, "None or a positive number of seconds")
+    # Whole days: a fraction would read as "keep everything" after int() in the command.
+    retention = app_settings.get("RETENTION_DAYS")
+    if retention is not None and (type(retention) is not int or retention < 1):
+        refuse("RETENTION_DAYS", "None or a positive whole number of days")
     return errors
+
+
+def _check_booleans() -> list[CheckMessage]:
+    # Only the inbox's flag: a truthy string such as "false" would silently turn it on.
+    value = app_settings.get("ISO_TIMESTAMPS")
+    if isinstance(value, bool):
+        return []
+    return [
+        _error(
+            11,
+            f"{app_settings.setting_name('ISO_TIMESTAMPS')} must be True or False (got {value!r}).",
+        )
+    ]
 
 
 def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:

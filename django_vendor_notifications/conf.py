@@ -59,10 +59,18 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_LAYER": "default",
     # Most unread notifications sent in an unread_notifications frame.
     "UNREAD_LIMIT": 100,
-    # Notifications per load_more page.
+    # Notifications per load_more page (and the default limit of a before_id page).
     "PAGE_SIZE": 20,
+    # Largest limit a client may ask of a before_id page; larger ones are capped to it.
+    "MAX_PAGE_SIZE": 100,
     # strftime format of created_at and readed_at, rendered in settings.TIME_ZONE.
     "DATETIME_FORMAT": "%d-%m-%Y %H:%M:%S",
+    # Whether items also carry created_at_iso and readed_at_iso (ISO 8601 with the offset),
+    # which clients can parse without knowing the server's TIME_ZONE.
+    "ISO_TIMESTAMPS": False,
+    # Days notifications are kept: prune_notifications without --older-than deletes older
+    # ones. None: kept until pruned with --older-than.
+    "RETENTION_DAYS": None,
     # Category used when notify() is called without one.
     "DEFAULT_CATEGORY": "General Notifications",
     # Allowed category labels, or None to accept any label.
@@ -161,6 +169,19 @@ class AppSettings:
     @property
     def PAGE_SIZE(self) -> int:
         return int(self.get("PAGE_SIZE"))
+
+    @property
+    def MAX_PAGE_SIZE(self) -> int:
+        return int(self.get("MAX_PAGE_SIZE"))
+
+    @property
+    def ISO_TIMESTAMPS(self) -> bool:
+        return bool(self.get("ISO_TIMESTAMPS"))
+
+    @property
+    def RETENTION_DAYS(self) -> int | None:
+        value = self.get("RETENTION_DAYS")
+        return None if value is None else int(value)
 
     @property
     def DATETIME_FORMAT(self) -> str:

@@ -32,7 +32,13 @@ logger = logging.getLogger(__name__)
 open_session = database_sync_to_async(services.open_session)
 unread_rows = database_sync_to_async(services.unread_rows)
 notifications_page = database_sync_to_async(services.notifications_page)
+cursor_page = database_sync_to_async(services.cursor_page)
 mark_read = database_sync_to_async(services.mark_read)
+mark_all_read = database_sync_to_async(services.mark_all_read)
+mark_unread = database_sync_to_async(services.mark_unread)
+archive = database_sync_to_async(services.archive)
+unarchive = database_sync_to_async(services.unarchive)
+unread_counts = database_sync_to_async(services.unread_counts)
 rows_since = database_sync_to_async(services.rows_since)
 check_access = database_sync_to_async(services.check_access)
 authenticate = database_sync_to_async(auth.authenticate)
@@ -80,6 +86,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             "load_more": self.action_load_more,
             "sync": self.action_sync,
             "refresh_token": self.action_refresh_token,
+            "get_unread_counts": self.action_get_unread_counts,
+            "mark_all_read": self.action_mark_all_read,
+            "mark_unread": self.action_mark_unread,
+            "archive": self.action_archive,
+            "unarchive": self.action_unarchive,
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -153,7 +164,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.last_id = session.last_id
         rows = await unread_rows(session.vendor_id)
         self.remember(row["id"] for row in rows)
-        await self.send_frame(payloads.unread_notifications_frame(rows))
+        await self.send_frame(payloads.unread_notifications_frame(rows, session.unread_counts))
         self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
         if app_settings.LAYER_CHECK_INTERVAL:
             watchdog.watchdog_for(self.channel_layer_alias).watch(self)
@@ -303,17 +314,77 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         assert self.session is not None
         result = await mark_read(self.session.vendor_id, notification_id)
         if result.newly_read:
-            # The vendor's other sockets (tabs, staff) update their badge; this one gets the
-            # reply below.
-            frame = payloads.notification_read_frame(notification_id, result.unread_total)
-            event = delivery.push_event(payloads.encode(frame), exclude=self.channel_name)
-            await delivery.asend_event(delivery.vendor_group(self.session.vendor_id), event)
+            assert result.unread_total is not None
+            await self.push_to_other_sockets(
+                payloads.notification_read_frame(notification_id, result.unread_total)
+            )
         return payloads.mark_read_frame(notification_id, result.found)
 
-    async def action_load_more(self, request: Request) -> payloads.Frame:
-        page = request.positive_int("page")
+    async def action_mark_all_read(self, request: Request) -> payloads.Frame:
+        category = request.optional_label("category")
         assert self.session is not None
-        return await notifications_page(self.session.vendor_id, page)
+        result = await mark_all_read(self.session.vendor_id, category)
+        if result.updated:
+            await self.push_to_other_sockets(
+                payloads.unread_count_changed_frame(result.unread_counts)
+            )
+        unread_total = sum(result.unread_counts.values())
+        return payloads.mark_all_read_frame(category, result.updated, unread_total)
+
+    async def action_mark_unread(self, request: Request) -> payloads.Frame:
+        return await self.change_one(request, mark_unread)
+
+    async def action_archive(self, request: Request) -> payloads.Frame:
+        return await self.change_one(request, archive)
+
+    async def action_unarchive(self, request: Request) -> payloads.Frame:
+        return await self.change_one(request, unarchive)
+
+    async def change_one(
+        self,
+        request: Request,
+        change: Callable[[Any, int], Awaitable[services.ChangeResult]],
+    ) -> payloads.Frame:
+        """An action on one notification whose reply is success or not_found."""
+        notification_id = request.positive_int("notification_id")
+        assert self.session is not None
+        result = await change(self.session.vendor_id, notification_id)
+        if result.unread_counts is not None:
+            await self.push_to_other_sockets(
+                payloads.unread_count_changed_frame(result.unread_counts)
+            )
+        return payloads.notification_status_frame(request.action, notification_id, result.found)
+
+    async def action_get_unread_counts(self, request: Request) -> payloads.Frame:
+        assert self.session is not None
+        return payloads.unread_counts_frame(await unread_counts(self.session.vendor_id))
+
+    async def push_to_other_sockets(self, frame: payloads.Frame) -> None:
+        """The vendor's other sockets (tabs, staff) update their badges; this socket gets the
+        reply to its own request instead."""
+        assert self.session is not None
+        event = delivery.push_event(payloads.encode(frame), exclude=self.channel_name)
+        await delivery.asend_event(delivery.vendor_group(self.session.vendor_id), event)
+
+    async def action_load_more(self, request: Request) -> payloads.Frame:
+        assert self.session is not None
+        if "before_id" not in request.data:
+            # The spec's page numbers.
+            return await notifications_page(self.session.vendor_id, request.positive_int("page"))
+        if "page" in request.data:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                "Send either 'page' or 'before_id', not both.",
+                request.request_id,
+            )
+        return await cursor_page(
+            self.session.vendor_id,
+            request.optional_positive_int("before_id"),
+            request.optional_positive_int("limit"),
+            category=request.optional_label("category"),
+            is_read=request.optional_bool("is_read"),
+            archived=request.optional_bool("archived"),
+        )
 
     async def action_refresh_token(self, request: Request) -> payloads.Frame:
         """Extend the socket's life with a fresh access token of the same user."""
@@ -420,7 +491,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def reload_unread_notifications(self, event: dict[str, Any]) -> None:
         if self.session is not None:
             rows = await unread_rows(self.session.vendor_id)
-            await self.send_frame(payloads.unread_notifications_frame(rows))
+            counts = await unread_counts(self.session.vendor_id)
+            await self.send_frame(payloads.unread_notifications_frame(rows, counts))
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from .conf import app_settings
 
+#: What "unread" means everywhere: not read and not archived.
+UNREAD = Q(is_read=False, archived_at__isnull=True)
+
 
 def default_category() -> str:
     return app_settings.DEFAULT_CATEGORY
@@ -20,7 +23,11 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
         return self.filter(vendor_id=vendor_id)
 
     def unread(self) -> NotificationQuerySet:
-        return self.filter(is_read=False)
+        """Unread and in the inbox: archived notifications are neither listed nor counted.
+
+        The same condition as the partial unread indexes, so queries can use them.
+        """
+        return self.filter(UNREAD)
 
     def newest_first(self) -> NotificationQuerySet:
         return self.order_by("-created_at", "-id")
@@ -45,6 +52,8 @@ class Notification(models.Model):
     is_recent_notification = models.BooleanField(default=True)
     readed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when archived: out of unread lists and counts, still in the history.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
 
@@ -55,8 +64,14 @@ class Notification(models.Model):
             # Partial, so it stays small however much history a vendor has.
             models.Index(
                 fields=["vendor", "-created_at", "-id"],
-                condition=Q(is_read=False),
+                condition=UNREAD,
                 name="vn_vendor_unread_idx",
+            ),
+            # Unread counts per category, sent on connect and after every change to them.
+            models.Index(
+                fields=["vendor", "category"],
+                condition=UNREAD,
+                name="vn_vendor_unread_category_idx",
             ),
             # load_more pages over the whole history, newest first.
             models.Index(fields=["vendor", "-created_at", "-id"], name="vn_vendor_history_idx"),

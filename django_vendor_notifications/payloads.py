@@ -41,6 +41,16 @@ def format_datetime(value: datetime.datetime | None) -> str | None:
     return value.strftime(app_settings.DATETIME_FORMAT)
 
 
+def iso_datetime(value: datetime.datetime | None) -> str | None:
+    """``value`` in ISO 8601 with its offset, in the project's TIME_ZONE, or None."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        # USE_TZ = False stores local times: they are in TIME_ZONE.
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    return timezone.localtime(value, timezone.get_default_timezone()).isoformat()
+
+
 def encode_context(context: Any) -> str:
     """The spec sends context_data as a JSON-encoded string, "{}" when empty."""
     return json.dumps(context or {}, cls=DjangoJSONEncoder, ensure_ascii=False)
@@ -48,7 +58,7 @@ def encode_context(context: Any) -> str:
 
 def notification_item(row: Mapping[str, Any]) -> Frame:
     """One notification on the wire, from a row holding ITEM_FIELDS."""
-    return {
+    item = {
         "id": row["id"],
         "vendor": row["vendor_id"],
         "category": row["category"],
@@ -58,6 +68,11 @@ def notification_item(row: Mapping[str, Any]) -> Frame:
         "readed_at": format_datetime(row["readed_at"]),
         "created_at": format_datetime(row["created_at"]),
     }
+    if app_settings.ISO_TIMESTAMPS:
+        # Beside the spec's keys, never instead of them: existing clients keep working.
+        item["created_at_iso"] = iso_datetime(row["created_at"])
+        item["readed_at_iso"] = iso_datetime(row["readed_at"])
+    return item
 
 
 def group_by_category(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Frame]]:
@@ -68,8 +83,29 @@ def group_by_category(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Frame
     return grouped
 
 
-def unread_notifications_frame(rows: Iterable[Mapping[str, Any]]) -> Frame:
-    return {"action": "unread_notifications", "notifications": group_by_category(rows)}
+def unread_notifications_frame(
+    rows: Iterable[Mapping[str, Any]], counts: Mapping[str, int] | None = None
+) -> Frame:
+    """The unread snapshot; with ``counts``, also the vendor's unread counts per category."""
+    frame: Frame = {"action": "unread_notifications", "notifications": group_by_category(rows)}
+    if counts is not None:
+        frame.update(unread_counts_fields(counts))
+    return frame
+
+
+def unread_counts_fields(counts: Mapping[str, int]) -> Frame:
+    """``unread_counts`` ({label: n}, only labels with unread ones) and ``unread_total``."""
+    return {"unread_counts": dict(counts), "unread_total": sum(counts.values())}
+
+
+def unread_counts_frame(counts: Mapping[str, int]) -> Frame:
+    """The reply to get_unread_counts."""
+    return {"action": "get_unread_counts", "status": "success", **unread_counts_fields(counts)}
+
+
+def unread_count_changed_frame(counts: Mapping[str, int]) -> Frame:
+    """Pushed to a vendor's other sockets when a change on one socket moved the counts."""
+    return {"action": "unread_count_changed", **unread_counts_fields(counts)}
 
 
 def load_more_frame(page: int, has_more: bool, rows: Iterable[Mapping[str, Any]]) -> Frame:
@@ -78,6 +114,21 @@ def load_more_frame(page: int, has_more: bool, rows: Iterable[Mapping[str, Any]]
         "page": page,
         "has_more": has_more,
         "notifications": group_by_category(rows),
+    }
+
+
+def cursor_page_frame(
+    before_id: int | None,
+    rows: list[Mapping[str, Any]],
+    has_more: bool,
+) -> Frame:
+    """A before_id page: a flat list, newest (highest id) first; next_before_id continues it."""
+    return {
+        "action": "load_more",
+        "before_id": before_id,
+        "notifications": [notification_item(row) for row in rows],
+        "has_more": has_more,
+        "next_before_id": rows[-1]["id"] if has_more and rows else None,
     }
 
 
@@ -105,11 +156,25 @@ def notification_read_frame(notification_id: int, unread_total: int) -> Frame:
 
 
 def mark_read_frame(notification_id: int, found: bool) -> Frame:
-    frame: Frame = {"action": "mark_read", "notification_id": notification_id}
+    return notification_status_frame("mark_read", notification_id, found)
+
+
+def notification_status_frame(action: str, notification_id: int, found: bool) -> Frame:
+    """The reply to an action on one notification: success, or not_found for an id that is
+    not the vendor's (the two cases of "not found" are not told apart)."""
+    frame: Frame = {"action": action, "notification_id": notification_id}
     if found:
         frame["status"] = "success"
     else:
         frame.update(status="error", error="not_found")
+    return frame
+
+
+def mark_all_read_frame(category: str | None, updated: int, unread_total: int) -> Frame:
+    frame: Frame = {"action": "mark_all_read", "status": "success"}
+    if category is not None:
+        frame["category"] = category
+    frame.update(updated=updated, unread_total=unread_total)
     return frame
 
 

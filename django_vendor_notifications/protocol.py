@@ -14,6 +14,8 @@ from urllib.parse import parse_qs
 # Largest id a client may name: ids are 64-bit signed integers in the database.
 MAX_ID = 2**63 - 1
 MAX_REQUEST_ID_LENGTH = 128
+# Longest category label a client may name: the model's max_length.
+MAX_LABEL_LENGTH = 100
 
 
 class CloseCode(IntEnum):
@@ -76,6 +78,36 @@ class Request:
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD,
                 f"'{name}' must be {kind} no larger than {MAX_ID}.",
+                self.request_id,
+            )
+        return value
+
+    def optional_positive_int(self, name: str) -> int | None:
+        """Like positive_int, but a missing key or null is None."""
+        return None if self.data.get(name) is None else self.positive_int(name)
+
+    def optional_bool(self, name: str) -> bool | None:
+        """The field ``name`` as true or false; a missing key or null is None (no filter)."""
+        value = self.data.get(name)
+        if value is None or type(value) is bool:
+            return value
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"'{name}' must be true or false.", self.request_id
+        )
+
+    def optional_label(self, name: str) -> str | None:
+        """The field ``name`` as a category label; a missing key or null is None."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if (
+            not isinstance(value, str)
+            or not 1 <= len(value) <= MAX_LABEL_LENGTH
+            or not _encodes_as_utf8(value)
+        ):
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"'{name}' must be a category label of 1 to {MAX_LABEL_LENGTH} characters.",
                 self.request_id,
             )
         return value

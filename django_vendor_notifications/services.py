@@ -7,17 +7,18 @@ socket, so each is tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, router, transaction
-from django.db.models import Max
+from django.db.models import CharField, Count, Max, Value
 from django.utils import timezone
 
-from . import delivery, payloads
+from . import delivery, payloads, signals
 from .conf import app_settings
 from .models import Notification
 from .permissions import get_access_policy, get_vendor_model
@@ -35,6 +36,8 @@ class Session:
     #: The vendor's newest notification id when the session opened (0 for none): where the
     #: socket's view of the vendor's history starts.
     last_id: int = 0
+    #: The vendor's unread counts per category when the session opened, for the first frame.
+    unread_counts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -50,7 +53,8 @@ def open_session(user: Any) -> Session | None:
     vendor_id = entitled_vendor_id(user)
     if vendor_id is None:
         return None
-    return Session(user_id=user.pk, vendor_id=vendor_id, last_id=newest_id(vendor_id))
+    last_id, counts = newest_id_and_unread_counts(vendor_id)
+    return Session(user_id=user.pk, vendor_id=vendor_id, last_id=last_id, unread_counts=counts)
 
 
 def entitled_vendor_id(user: Any) -> Any | None:
@@ -88,10 +92,41 @@ def revalidate(user: Any | None = None, vendor: models.Model | Any | None = None
     return delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT})
 
 
-def newest_id(vendor_id: Any) -> int:
-    """The id of the vendor's newest notification, 0 when it has none. One index lookup."""
-    newest = Notification.objects.for_vendor(vendor_id).aggregate(newest=Max("id"))["newest"]
-    return int(newest or 0)
+def unread_counts(vendor_id: Any) -> dict[str, int]:
+    """Unread notifications per category label (labels with none left out). One query, on the
+    partial (vendor, category) index, so its cost follows the unread rows, not the history."""
+    return dict(sorted(_unread_count_rows(vendor_id)))
+
+
+def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
+    """The id of the vendor's newest notification (0 for none) and unread_counts(), in one
+    query (UNION ALL of two index lookups): connect costs no extra round trip for the counts.
+    The newest id comes back as the row whose label is NULL."""
+    newest = (
+        Notification.objects.for_vendor(vendor_id)
+        .order_by()
+        .values(label=Value(None, output_field=CharField()))
+        .annotate(n=Max("id"))
+        .values_list("label", "n")
+    )
+    newest_id, counts = 0, {}
+    for label, n in _unread_count_rows(vendor_id).union(newest, all=True):
+        if label is None:
+            newest_id = int(n or 0)
+        else:
+            counts[label] = n
+    return newest_id, dict(sorted(counts.items()))
+
+
+def _unread_count_rows(vendor_id: Any) -> Any:
+    return (
+        Notification.objects.for_vendor(vendor_id)
+        .unread()
+        .order_by()
+        .values("category")
+        .annotate(n=Count("id"))
+        .values_list("category", "n")
+    )
 
 
 def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
@@ -126,6 +161,36 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
         .values(*payloads.ITEM_FIELDS)[offset : offset + size + 1]
     )
     return payloads.load_more_frame(page, len(rows) > size, rows[:size])
+
+
+def cursor_page(
+    vendor_id: Any,
+    before_id: int | None,
+    limit: int | None = None,
+    *,
+    category: str | None = None,
+    is_read: bool | None = None,
+    archived: bool | None = None,
+) -> payloads.Frame:
+    """The vendor's notifications with id < ``before_id`` (None: from the newest), newest
+    first, at most ``limit`` (PAGE_SIZE by default, capped at MAX_PAGE_SIZE).
+
+    One query, however deep the cursor: a keyset on the (vendor, id) index, never an OFFSET.
+    The filters apply when given; archived ones are included unless ``archived`` is False.
+    """
+    limit = min(limit or app_settings.PAGE_SIZE, app_settings.MAX_PAGE_SIZE)
+    rows = Notification.objects.for_vendor(vendor_id)
+    if before_id is not None:
+        rows = rows.filter(id__lt=before_id)
+    if category is not None:
+        rows = rows.filter(category=category)
+    if is_read is not None:
+        rows = rows.filter(is_read=is_read)
+    if archived is not None:
+        rows = rows.filter(archived_at__isnull=not archived)
+    # One row more than the page tells whether another page follows.
+    page = list(rows.order_by("-id").values(*payloads.ITEM_FIELDS)[: limit + 1])
+    return payloads.cursor_page_frame(before_id, page[:limit], len(page) > limit)
 
 
 def rows_since(vendor_id: Any, since_id: int) -> tuple[list[dict[str, Any]], bool]:
@@ -170,9 +235,122 @@ def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
         == 1
     )
     if newly_read:
+        after_commit(partial(signals.send_read, vendor_id, [notification_id]))
         unread_total = Notification.objects.for_vendor(vendor_id).unread().count()
         return MarkReadResult(found=True, newly_read=True, unread_total=unread_total)
     return MarkReadResult(found=mine.exists())
+
+
+@dataclass(frozen=True)
+class MarkAllReadResult:
+    #: How many notifications this call changed from unread to read.
+    updated: int
+    #: The vendor's unread counts afterwards.
+    unread_counts: dict[str, int]
+
+
+def mark_all_read(vendor_id: Any, category: str | None = None) -> MarkAllReadResult:
+    """Mark every unread notification of the vendor (of one category label) read.
+
+    Two queries: the UPDATE and the counts afterwards; one more when a receiver listens to
+    ``notification_read`` (the ids it is sent).
+    """
+    now = timezone.now()
+    unread = Notification.objects.for_vendor(vendor_id).unread()
+    if category is not None:
+        unread = unread.filter(category=category)
+    updated = unread.update(is_read=True, is_recent_notification=False, readed_at=now)
+    if updated and signals.notification_read.has_listeners(Notification):
+        # Exactly the rows this UPDATE changed: the vendor's read ones stamped with ``now``.
+        ids = list(
+            Notification.objects.for_vendor(vendor_id)
+            .filter(is_read=True, readed_at=now)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        after_commit(partial(signals.send_read, vendor_id, ids))
+    return MarkAllReadResult(updated=updated, unread_counts=unread_counts(vendor_id))
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """Outcome of mark_unread, archive and unarchive."""
+
+    found: bool
+    #: The vendor's unread counts after the change, when the change moved them; else None.
+    unread_counts: dict[str, int] | None = None
+
+
+def mark_unread(vendor_id: Any, notification_id: int) -> ChangeResult:
+    """Make one of the vendor's notifications unread again. Two queries.
+
+    ``readed_at`` is cleared (a later mark_read sets it anew) and ``is_recent_notification``
+    restored, so both stay in step with ``is_read``. Unread already: success, nothing changes.
+    """
+    mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
+    changed = (
+        mine.filter(is_read=True).update(is_read=False, is_recent_notification=True, readed_at=None)
+        == 1
+    )
+    if changed:
+        return ChangeResult(found=True, unread_counts=unread_counts(vendor_id))
+    return ChangeResult(found=mine.exists())
+
+
+def archive(vendor_id: Any, notification_id: int) -> ChangeResult:
+    """Archive one of the vendor's notifications: out of the unread list and counts, still
+    in the history. Archiving again succeeds and keeps the first ``archived_at``."""
+    return _set_archived(vendor_id, notification_id, archived=True)
+
+
+def unarchive(vendor_id: Any, notification_id: int) -> ChangeResult:
+    """Bring an archived notification back; an unread one counts as unread again."""
+    return _set_archived(vendor_id, notification_id, archived=False)
+
+
+def _set_archived(vendor_id: Any, notification_id: int, *, archived: bool) -> ChangeResult:
+    # At most three queries: the row, the UPDATE, and the counts when they moved.
+    mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
+    row = mine.values("is_read", "archived_at").first()
+    if row is None:
+        return ChangeResult(found=False)
+    if (row["archived_at"] is not None) is archived:
+        return ChangeResult(found=True)
+    changed = (
+        mine.filter(archived_at__isnull=archived).update(
+            archived_at=timezone.now() if archived else None
+        )
+        == 1
+    )
+    if changed and not row["is_read"]:
+        return ChangeResult(found=True, unread_counts=unread_counts(vendor_id))
+    return ChangeResult(found=True)
+
+
+# --- retention -----------------------------------------------------------------------------
+
+
+def older_than(cutoff: datetime.datetime) -> models.QuerySet[Notification]:
+    """Every vendor's notifications created before ``cutoff``, read or not, archived or not."""
+    return Notification.objects.filter(created_at__lt=cutoff)
+
+
+def prune(cutoff: datetime.datetime, batch_size: int = 1000) -> Iterator[int]:
+    """Delete the notifications created before ``cutoff``, ``batch_size`` at a time, yielding
+    how many each batch deleted.
+
+    Each batch is a DELETE of a range of ids, so it stays short and locks few rows while
+    sockets keep reading and writing the table; two queries a batch.
+    """
+    old = older_than(cutoff).order_by("id")
+    while True:
+        boundary = list(old.values_list("id", flat=True)[batch_size - 1 : batch_size])
+        batch = old.filter(id__lte=boundary[0]) if boundary else old
+        deleted, _ = batch.delete()
+        if deleted:
+            yield deleted
+        if not boundary:
+            return
 
 
 # --- creating notifications (the push path) ------------------------------------------------
@@ -209,7 +387,7 @@ def notify(
         notification_id=notification.pk,
         previous_id=previous_id,
     )
-    after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+    after_commit(partial(publish_created, delivery.vendor_group(vendor_id), event, [notification]))
     return notification
 
 
@@ -267,8 +445,15 @@ def notify_many(
         "template": template,
         "ids": {str(n.vendor_id): n.pk for n in notifications},
     }
-    after_commit(partial(delivery.send_event, delivery.broadcast_group(), event))
+    after_commit(partial(publish_created, delivery.broadcast_group(), event, notifications))
     return notifications
+
+
+def publish_created(group: str, event: dict[str, Any], notifications: list[Notification]) -> None:
+    """Once committed: the push first, so no signal receiver (an e-mail, say) delays a socket,
+    then ``notification_created`` for each notification."""
+    delivery.send_event(group, event)
+    signals.send_created(notifications)
 
 
 def reload_unread(vendor: models.Model | Any | None = None) -> bool:

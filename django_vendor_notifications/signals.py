@@ -1,14 +1,20 @@
-"""Revocation: changes to who may read a vendor's notifications close the affected sockets.
+"""The app's own signals for hosts, and revocation: changes to who may read a vendor's
+notifications close the affected sockets.
 
-Handlers are connected in ``AppConfig.ready()``. Each one sends a ``session.revalidate`` event
-(after the transaction commits) to the groups whose sockets may have lost access; every such
-socket, on whichever server process holds it, re-checks its access and closes with 4001 (the
-account is gone or inactive) or 4003 (no longer entitled). Hosts whose access policy depends on
-other data call ``services.revalidate()`` themselves.
+``notification_created`` and ``notification_read`` let a host hook e-mail, mobile push or an
+audit log onto the inbox without wrapping ``notify()``; both are sent after the change commits.
+
+Revocation handlers are connected in ``AppConfig.ready()``. Each one sends a
+``session.revalidate`` event (after the transaction commits) to the groups whose sockets may
+have lost access; every such socket, on whichever server process holds it, re-checks its access
+and closes with 4001 (the account is gone or inactive) or 4003 (no longer entitled). Hosts whose
+access policy depends on other data call ``services.revalidate()`` themselves.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -16,12 +22,46 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import Signal
 
 from . import delivery
 from .conf import app_settings
+from .models import Notification
 from .permissions import get_vendor_model
 
+logger = logging.getLogger(__name__)
+
 DISPATCH_PREFIX = "django_vendor_notifications.revoke"
+
+#: Sent once per notification, after the transaction that created it commits, by notify() and
+#: notify_many(). Arguments: sender=Notification, notification (the instance).
+notification_created = Signal()
+#: Sent when notifications become read, after that commits, by mark_read and mark_all_read.
+#: Arguments: sender=Notification, vendor_id, notification_ids (a list of ints).
+notification_read = Signal()
+
+
+def send_created(notifications: Sequence[Notification]) -> None:
+    for notification in notifications:
+        _send(notification_created, "notification_created", notification=notification)
+
+
+def send_read(vendor_id: Any, notification_ids: list[int]) -> None:
+    if notification_ids:
+        _send(
+            notification_read,
+            "notification_read",
+            vendor_id=vendor_id,
+            notification_ids=notification_ids,
+        )
+
+
+def _send(signal: Signal, name: str, **kwargs: Any) -> None:
+    # Robust: a failing e-mail hook must neither stop an audit hook nor raise into the code
+    # whose transaction just committed (the change is saved and already pushed).
+    for receiver, result in signal.send_robust(sender=Notification, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("A %s receiver (%r) failed.", name, receiver, exc_info=result)
 
 
 def connect_revocation_signals() -> None:

@@ -180,6 +180,14 @@ def test_group_name_overrides_are_valid() -> None:
         {"LAYER_CHECK_INTERVAL": float("inf")},
         {"LAYER_CHECK_INTERVAL": "5"},
         {"LAYER_TIMEOUT": float("nan")},
+        {"MAX_PAGE_SIZE": 0},
+        {"MAX_PAGE_SIZE": "100"},
+        {"MAX_PAGE_SIZE": None},
+        {"RETENTION_DAYS": 0},
+        {"RETENTION_DAYS": -30},
+        {"RETENTION_DAYS": 1.5},
+        {"RETENTION_DAYS": "90"},
+        {"RETENTION_DAYS": True},
     ],
     ids=repr,
 )
@@ -289,3 +297,39 @@ def test_w002_not_raised(debug: bool, hosts: list[str]) -> None:
     with override_settings(DEBUG=debug, ALLOWED_HOSTS=hosts):
         assert check_origin_policy() == []
         assert registered_error_ids() == []
+
+
+@pytest.mark.parametrize("key", ["MAX_PAGE_SIZE", "RETENTION_DAYS"])
+def test_inbox_number_errors_name_the_setting(key: str) -> None:
+    with vendor_settings(**{key: "lots"}):
+        [error] = check_settings()
+        assert registered_error_ids() == [f"{PREFIX}E008"]
+    assert error.id == f"{PREFIX}E008"
+    assert f'VENDOR_NOTIFICATIONS["{key}"]' in error.msg
+    assert "'lots'" in error.msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"RETENTION_DAYS": None},
+        {"RETENTION_DAYS": 1},
+        {"RETENTION_DAYS": 3650},
+        {"MAX_PAGE_SIZE": 1},
+        {"ISO_TIMESTAMPS": True},
+        {"ISO_TIMESTAMPS": False},
+    ],
+    ids=repr,
+)
+def test_inbox_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize("value", ["false", "True", 1, 0, None, []], ids=repr)
+def test_e011_iso_timestamps_must_be_a_bool(value: Any) -> None:
+    with vendor_settings(ISO_TIMESTAMPS=value):
+        [error] = check_settings()
+        assert registered_error_ids() == [f"{PREFIX}E011"]
+    assert error.id == f"{PREFIX}E011"
+    assert 'VENDOR_NOTIFICATIONS["ISO_TIMESTAMPS"] must be True or False' in error.msg

@@ -112,6 +112,10 @@ async def test_connect_sends_unread_grouped_by_category(
                     }
                 ],
             },
+            # Counted over every unread notification of the vendor (the foreign one and the
+            # read one are not), sorted by label.
+            "unread_counts": {"General Notifications": 1, "Order Notifications": 1},
+            "unread_total": 2,
         }
         assert await communicator.receive_nothing()
     finally:
@@ -121,7 +125,12 @@ async def test_connect_sends_unread_grouped_by_category(
 async def test_connect_with_nothing_unread(access_token: str, channel_layer: Any) -> None:
     communicator, first = await connect(access_token)
     await communicator.disconnect()
-    assert first == {"action": "unread_notifications", "notifications": {}}
+    assert first == {
+        "action": "unread_notifications",
+        "notifications": {},
+        "unread_counts": {},
+        "unread_total": 0,
+    }
 
 
 async def test_permitted_staff_gets_vendors_notifications(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, migrations
+from django.db.migrations.executor import MigrationExecutor
 
 from django_vendor_notifications.models import Notification
 from tests.conftest import vendor_settings
@@ -66,3 +67,50 @@ def test_migrated_table_references_vendor_table_and_has_indexes() -> None:
     # Django 6.1 adds the on_delete action as a third element.
     assert relations["vendor_id"][:2] == ("id", Vendor._meta.db_table)
     assert {"vn_vendor_unread_idx", "vn_vendor_history_idx"} <= set(constraints)
+
+
+APP = "django_vendor_notifications"
+
+
+def index_sql(name: str) -> str:
+    """The CREATE INDEX statement of ``name`` as the database keeps it ("" when missing)."""
+    query = {
+        "sqlite": "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s",
+        "postgresql": "SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(query, [name])
+        row = cursor.fetchone()
+    return str(row[0]) if row else ""
+
+
+def columns() -> set[str]:
+    with connection.cursor() as cursor:
+        description = connection.introspection.get_table_description(
+            cursor, Notification._meta.db_table
+        )
+    return {column.name for column in description}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0003_adds_archived_at_and_keeps_archived_rows_out_of_the_unread_indexes() -> None:
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes(APP)
+    try:
+        executor.migrate([(APP, "0002_vendor_id_index")])
+        assert "archived_at" not in columns()
+        assert "archived_at" not in index_sql("vn_vendor_unread_idx")
+        assert index_sql("vn_vendor_unread_category_idx") == ""
+
+        executor = MigrationExecutor(connection)
+        executor.migrate([(APP, "0003_archived_at")])
+        assert "archived_at" in columns()
+        for name in ("vn_vendor_unread_idx", "vn_vendor_unread_category_idx"):
+            sql = index_sql(name)
+            # Partial on both conditions: an archived row is in neither index.
+            assert "WHERE" in sql.upper()
+            assert "archived_at" in sql
+            assert "is_read" in sql
+    finally:
+        MigrationExecutor(connection).migrate(leaf)
+    assert "archived_at" in columns()

@@ -16,23 +16,45 @@ from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_vendor_notifications import delivery, services
+from django_vendor_notifications import delivery, payloads, services
 from django_vendor_notifications.auth import user_for_token
 from django_vendor_notifications.models import Notification
+from django_vendor_notifications.protocol import MAX_ID
 from tests.conftest import access_token_for, communicator_for
 from tests.testapp.models import Vendor
 
-# The numbers this suite pins. Connect: the middleware's user lookup, the session (the
-# vendor; staff add one permission query), and the unread snapshot.
-# Connect: the token's user, the vendor (and, for staff, the role check), the vendor's newest
-# id (where the socket's gap detection starts) and the unread snapshot.
+# The numbers this suite pins. Connect: the token's user, the vendor (and, for staff, the role
+# check), the vendor's newest id (where the socket's gap detection starts) together with the
+# unread counts in one UNION ALL query, and the unread snapshot.
 OWNER_CONNECT_QUERIES = 4
 STAFF_CONNECT_QUERIES = 5
 # mark_read: the UPDATE, then the unread count for the other sockets (or, when nothing changed,
 # whether the notification exists at all).
 MARK_READ_QUERIES = 2
 LOAD_MORE_QUERIES = 1
-RELOAD_QUERIES = 1
+# A before_id page: one keyset query (limit + 1 rows), at any depth.
+CURSOR_PAGE_QUERIES = 1
+UNREAD_COUNTS_QUERIES = 1
+# mark_all_read: the UPDATE and the counts afterwards (one more with a notification_read
+# receiver connected). mark_unread: the UPDATE and the counts.
+MARK_ALL_READ_QUERIES = 2
+MARK_UNREAD_QUERIES = 2
+# archive / unarchive of an unread notification: the row, the UPDATE, and the counts.
+ARCHIVE_QUERIES = 3
+# A reload: the unread snapshot and the unread counts per category.
+RELOAD_QUERIES = 2
+
+ACTION_QUERIES = {
+    "mark_read": MARK_READ_QUERIES,
+    "load_more": LOAD_MORE_QUERIES,
+    "cursor_page": CURSOR_PAGE_QUERIES,
+    "get_unread_counts": UNREAD_COUNTS_QUERIES,
+    "mark_unread": MARK_UNREAD_QUERIES,
+    "archive": ARCHIVE_QUERIES,
+    "unarchive": ARCHIVE_QUERIES,
+    "mark_all_read": MARK_ALL_READ_QUERIES,
+    "reload": RELOAD_QUERIES,
+}
 
 SCALES = [(10, 1), (1000, 1), (10, 20), (1000, 20)]
 SCALE_IDS = [f"{count}-rows-{categories}-categories" for count, categories in SCALES]
@@ -91,17 +113,26 @@ async def measure_socket(token: str, notification_id: int) -> dict[str, int]:
         first = await communicator.receive_json_from(timeout=10)
     assert first["action"] == "unread_notifications"
     assert first["notifications"], "the snapshot must not be empty, or nothing is measured"
+    assert first["unread_total"] > 0
     counts["connect"] = queries.count
 
+    one = {"notification_id": notification_id}
     steps: list[tuple[str, dict[str, Any], str]] = [
-        ("mark_read", {"action": "mark_read", "notification_id": notification_id}, "mark_read"),
+        ("mark_read", {"action": "mark_read", **one}, "mark_read"),
         ("load_more", {"action": "load_more", "page": 1}, "load_more"),
+        ("cursor_page", {"action": "load_more", "before_id": MAX_ID, "limit": 50}, "load_more"),
+        ("get_unread_counts", {"action": "get_unread_counts"}, "get_unread_counts"),
+        ("mark_unread", {"action": "mark_unread", **one}, "mark_unread"),
+        ("archive", {"action": "archive", **one}, "archive"),
+        ("unarchive", {"action": "unarchive", **one}, "unarchive"),
+        ("mark_all_read", {"action": "mark_all_read"}, "mark_all_read"),
     ]
     for name, message, reply_action in steps:
         async with WorkerQueries() as queries:
             await communicator.send_json_to(message)
             reply = await communicator.receive_json_from(timeout=10)
         assert reply["action"] == reply_action, reply
+        assert reply.get("status", "success") == "success", reply
         counts[name] = queries.count
 
     async with WorkerQueries() as queries:
@@ -125,12 +156,7 @@ def scaled(request: pytest.FixtureRequest, vendor: Vendor) -> list[int]:
 async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(owner)
     counts = await measure_socket(token, scaled[-1])
-    assert counts == {
-        "connect": OWNER_CONNECT_QUERIES,
-        "mark_read": MARK_READ_QUERIES,
-        "load_more": LOAD_MORE_QUERIES,
-        "reload": RELOAD_QUERIES,
-    }
+    assert counts == {"connect": OWNER_CONNECT_QUERIES, **ACTION_QUERIES}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,12 +164,7 @@ async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer
 async def test_staff_socket_queries(staff: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(staff)
     counts = await measure_socket(token, scaled[0])
-    assert counts == {
-        "connect": STAFF_CONNECT_QUERIES,
-        "mark_read": MARK_READ_QUERIES,
-        "load_more": LOAD_MORE_QUERIES,
-        "reload": RELOAD_QUERIES,
-    }
+    assert counts == {"connect": STAFF_CONNECT_QUERIES, **ACTION_QUERIES}
 
 
 # --- the same paths through the service functions ----------------------------------------
@@ -154,7 +175,8 @@ def connect_path(token: str) -> dict[str, Any]:
     user = user_for_token(token)
     session = services.open_session(user)
     assert session is not None
-    return services.unread_notifications(session.vendor_id)
+    rows = services.unread_rows(session.vendor_id)
+    return payloads.unread_notifications_frame(rows, session.unread_counts)
 
 
 @pytest.mark.django_db
@@ -177,7 +199,9 @@ def test_service_queries(
         page = services.notifications_page(vendor.pk, 1)
     assert page["notifications"]
     with django_assert_num_queries(RELOAD_QUERIES):
-        services.unread_notifications(vendor.pk)
+        payloads.unread_notifications_frame(
+            services.unread_rows(vendor.pk), services.unread_counts(vendor.pk)
+        )
 
 
 @pytest.mark.django_db
@@ -188,3 +212,64 @@ def test_snapshot_and_page_sizes_do_not_grow_with_history(vendor: Vendor) -> Non
     page = services.notifications_page(vendor.pk, 1)
     assert sum(len(items) for items in page["notifications"].values()) == 20
     assert page["has_more"] is True
+
+
+# --- the inbox actions ---------------------------------------------------------------------
+
+DEEP = 20_000
+
+
+@pytest.mark.django_db
+def test_inbox_service_queries(
+    vendor: Vendor, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    read_id = min(seed(vendor, 1000, 20))  # i = 0: read
+    with django_assert_num_queries(UNREAD_COUNTS_QUERIES):
+        assert services.unread_counts(vendor.pk)
+    with django_assert_num_queries(MARK_ALL_READ_QUERIES):
+        assert services.mark_all_read(vendor.pk, "Category 1").updated > 0
+    with django_assert_num_queries(MARK_UNREAD_QUERIES):
+        assert services.mark_unread(vendor.pk, read_id).unread_counts is not None
+    with django_assert_num_queries(ARCHIVE_QUERIES):
+        assert services.archive(vendor.pk, read_id).unread_counts is not None
+    with django_assert_num_queries(ARCHIVE_QUERIES):
+        assert services.unarchive(vendor.pk, read_id).unread_counts is not None
+    with django_assert_num_queries(CURSOR_PAGE_QUERIES):
+        services.cursor_page(vendor.pk, None, 20, category="Category 3", is_read=False)
+
+
+@pytest.mark.django_db
+def test_cursor_page_is_one_query_at_any_depth(
+    vendor: Vendor, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    ids = sorted(seed(vendor, DEEP, 20))
+    for before_id in (None, ids[DEEP // 2], ids[60]):
+        with django_assert_num_queries(CURSOR_PAGE_QUERIES) as queries:
+            page = services.cursor_page(vendor.pk, before_id, 50)
+        sql = queries.captured_queries[0]["sql"]
+        # A keyset, never an OFFSET that would walk the skipped rows.
+        assert "OFFSET" not in sql.upper()
+        assert "LIMIT 51" in sql
+        assert len(page["notifications"]) == 50
+        assert page["has_more"] is True
+        expected_first = ids[-1] if before_id is None else before_id - 1
+        assert page["notifications"][0]["id"] == expected_first
+    # The oldest page ends the history.
+    last = services.cursor_page(vendor.pk, ids[10], 50)
+    assert [item["id"] for item in last["notifications"]] == ids[:10][::-1]
+    assert (last["has_more"], last["next_before_id"]) == (False, None)
+
+
+@pytest.mark.django_db
+def test_connect_counts_unread_without_an_extra_query(
+    owner: Any, vendor: Vendor, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    seed(vendor, DEEP, 20)
+    with django_assert_num_queries(OWNER_CONNECT_QUERIES):
+        frame = connect_path(access_token_for(owner))
+    # seed() reads every third row: the rest are unread, spread over the twenty labels.
+    assert frame["unread_total"] == DEEP - len(range(0, DEEP, 3))
+    assert len(frame["unread_counts"]) == 20
+    assert frame["unread_counts"]["Category 1"] == Notification.objects.filter(
+        vendor=vendor, category="Category 1", is_read=False
+    ).count()

@@ -19,6 +19,10 @@ export interface NotificationItem {
   readed_at: string | null;
   /** `dd-mm-YYYY HH:MM:SS` in the server's TIME_ZONE. */
   created_at: string;
+  /** ISO 8601 with the offset; only when the server sets ISO_TIMESTAMPS. */
+  created_at_iso?: string;
+  /** ISO 8601 with the offset, or null; only when the server sets ISO_TIMESTAMPS. */
+  readed_at_iso?: string | null;
   [key: string]: unknown;
 }
 
@@ -34,7 +38,8 @@ interface FrameBase {
 export interface UnreadNotificationsFrame extends FrameBase {
   action: "unread_notifications";
   notifications: GroupedNotifications;
-  /** Needs a server that supports it (unread counts). */
+  /** Unread per category label, over all unread (not archived) notifications. Needs a
+   * server that supports it (unread counts). */
   unread_counts?: Record<string, number>;
   /** Needs a server that supports it (unread counts). */
   unread_total?: number;
@@ -64,12 +69,16 @@ export interface LoadMoreFrame extends FrameBase {
   action: "load_more";
   /** Present in page-numbered replies. */
   page?: number;
-  /** Present in cursor replies. Needs a server that supports it (cursor pagination). */
-  before_id?: number;
-  /** Needs a server that supports it (cursor pagination). */
-  next_before_id?: number;
+  /** Present in cursor replies (null for the first page). Needs a server that supports it
+   * (cursor pagination). */
+  before_id?: number | null;
+  /** The next page's before_id, null on the last page. Needs a server that supports it
+   * (cursor pagination). */
+  next_before_id?: number | null;
   has_more: boolean;
-  notifications: GroupedNotifications;
+  /** Grouped by category in page-numbered replies; a flat list, newest (highest id) first, in
+   * cursor replies. */
+  notifications: GroupedNotifications | NotificationItem[];
 }
 
 export interface StatusReplyFrame<A extends string> extends FrameBase {
@@ -91,6 +100,10 @@ export interface RefreshTokenFrame extends StatusReplyFrame<"refresh_token"> {
 /** Needs a server that supports it (mark_all_read). */
 export interface MarkAllReadFrame extends StatusReplyFrame<"mark_all_read"> {
   category?: string;
+  /** How many notifications this request made read. */
+  updated?: number;
+  /** The vendor's unread count afterwards. */
+  unread_total?: number;
 }
 
 /** Needs a server that supports it (mark_unread). */
@@ -111,8 +124,8 @@ export interface UnreadCountsFrame extends FrameBase {
   unread_total: number;
 }
 
-/** Pushed after mark_all_read / mark_unread on another socket. Needs a server that supports
- * it; the client applies whichever of these keys it carries. */
+/** Pushed after mark_all_read / mark_unread / archive / unarchive on another socket. Needs a
+ * server that supports it; the client applies whichever of these keys it carries. */
 export interface UnreadCountChangedFrame extends FrameBase {
   action: "unread_count_changed";
   unread_counts?: Record<string, number>;
@@ -148,7 +161,14 @@ export type ServerFrame =
 export type ClientFrame =
   | { action: "mark_read"; notification_id: number }
   | { action: "load_more"; page: number }
-  | { action: "load_more"; before_id: number; limit: number } // needs a server with cursors
+  | {
+      action: "load_more";
+      before_id: number | null;
+      limit?: number;
+      category?: string;
+      is_read?: boolean;
+      archived?: boolean;
+    } // needs a server with cursors
   | { action: "sync"; since_id: number }
   | { action: "refresh_token"; token: string }
   | { action: "mark_all_read"; category?: string } // needs a server with mark_all_read
