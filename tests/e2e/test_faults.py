@@ -218,11 +218,13 @@ def report(name: str, **figures: Any) -> None:
     print(f"\n[{name}] " + ", ".join(f"{key}={value}" for key, value in figures.items()))
 
 
-def assert_exactly_once_by_id(clients: list[FollowingClient], ids: set[int]) -> None:
+def assert_exactly_once_by_id(
+    clients: list[FollowingClient], ids: set[int], diagnosis: str = ""
+) -> None:
     assert len(ids) == COUNT
     for client in clients:
         missing, extra = ids - client.ids, client.ids - ids
-        assert not missing and not extra, (sorted(missing)[:10], sorted(extra)[:10])
+        assert not missing and not extra, (sorted(missing)[:10], sorted(extra)[:10], diagnosis)
         # The server never pushes an id twice to one socket (its recent_ids).
         assert client.live_repeats == 0
 
@@ -266,7 +268,16 @@ async def test_clients_end_with_every_notification_once_across_a_redis_restart(
         stop.set()
         await asyncio.gather(*running)
 
-    assert_exactly_once_by_id(clients, set(publisher.ids))
+    diagnosis = "\n".join([
+        f"published: {publisher.ids[0]}..{publisher.ids[-1]}, stopped at #{stopped_at}, "
+        f"restarted at #{restarted_at}",
+        *(f"client {index}: cursor={client.cursor} closes={client.closes}"
+          for index, client in enumerate(clients)),
+        "publisher stderr (tail):", *stderr.splitlines()[-15:],
+        "server log (warnings, tail):",
+        *[line for line in server.log().splitlines() if "WARNING" in line or "Error" in line][-30:],
+    ])
+    assert_exactly_once_by_id(clients, set(publisher.ids), diagnosis)
     # Every client lost its socket to the outage, was told 4013, and came back.
     for client in clients:
         assert client.connections >= 2
