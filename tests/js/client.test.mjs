@@ -571,6 +571,19 @@ describe("pushes, counts and tokens", () => {
     assert.deepEqual(client.state.unreadCounts, { "General Notifications": 1 });
   });
 
+  test("a label left out of unread_counts has no unread ones: held ones turn read", async () => {
+    const general = { ...item(3), category: "General Notifications" };
+    const { client, socket } = await connected([item(2), general]);
+    socket.push({
+      action: "unread_count_changed",
+      unread_counts: { "Order Notifications": 1 },
+      unread_total: 1,
+    });
+    assert.equal(client.state.notifications.get(3).is_read, true);
+    assert.equal(client.state.notifications.get(2).is_read, false);
+    assert.equal(client.state.unreadTotal, 1);
+  });
+
   test("refreshToken before the token expires, with a fresh token from getToken", async () => {
     const now = Math.floor(Date.now() / 1000);
     const tokens = [jwt({ exp: now + 2, iat: now - 2 }), jwt({ exp: now + 3600, iat: now })];

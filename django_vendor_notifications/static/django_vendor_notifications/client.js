@@ -571,6 +571,11 @@ export class NotificationClient extends EventTarget {
     let changed = false;
     if (frame.unread_counts && typeof frame.unread_counts === "object") {
       const held = this._heldUnread();
+      // The server lists only labels that have unread ones: a held unread one of any other
+      // label was read elsewhere (mark_all_read in another tab).
+      for (const label of Object.keys(held.byCategory)) {
+        if (!(label in frame.unread_counts)) this._applyAllRead(label, "remote");
+      }
       const byCategory = {};
       for (const [label, count] of Object.entries(frame.unread_counts)) {
         if (count === 0) this._applyAllRead(label, "remote"); // e.g. read in another tab
