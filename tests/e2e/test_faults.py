@@ -264,9 +264,11 @@ async def test_clients_end_with_every_notification_once_across_a_redis_restart(
     for client in clients:
         assert client.connections >= 2
         assert 4013 in [code for code, _ in client.closes]
-    refused = [seconds for client in clients for code, seconds in client.closes
+    # A client's first close ends the socket it held before the outage: its time is that
+    # socket's whole life, publishing included, so only the reconnects measure refusal.
+    refused = [seconds for client in clients for code, seconds in client.closes[1:]
                if code == 4013]
-    assert max(refused) < 5
+    assert refused and max(refused) < 5
     outage = publisher.latencies[stopped_at:restarted_at]
     assert outage and max(outage) < 5
     assert "Could not publish" in stderr
