@@ -20,6 +20,9 @@ from tests.testapp.models import Role, Staff, Vendor
 
 User = get_user_model()
 
+#: Checks every frame the suite sends and receives against docs/asyncapi.yaml.
+pytest_plugins = ["tests.frames"]
+
 
 def make_user(username: str | None = None, **extra: Any) -> Any:
     return User.objects.create_user(username=username or f"u-{uuid.uuid4().hex[:10]}", **extra)

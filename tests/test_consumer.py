@@ -378,6 +378,7 @@ async def assert_still_serving(communicator: WebsocketCommunicator) -> None:
     [(raw, code) for _, raw, code in BAD_INPUTS],
     ids=[name for name, _, _ in BAD_INPUTS],
 )
+@pytest.mark.invalid_client_frames
 async def test_bad_input_gets_error_frame_and_socket_keeps_serving(
     seeded: dict[str, Notification],
     communicator: WebsocketCommunicator,
@@ -406,6 +407,7 @@ async def test_bad_input_gets_error_frame_and_socket_keeps_serving(
     ],
     ids=["unknown-action", "bad-id", "bad-page", "no-action"],
 )
+@pytest.mark.invalid_client_frames
 async def test_error_frame_echoes_request_id(
     communicator: WebsocketCommunicator, message: dict[str, Any]
 ) -> None:
@@ -425,6 +427,7 @@ async def test_every_reply_is_valid_utf8(communicator: WebsocketCommunicator) ->
     await assert_still_serving(communicator)
 
 
+@pytest.mark.invalid_client_frames
 async def test_many_bad_inputs_on_one_socket(
     seeded: dict[str, Notification], access_token: str, channel_layer: Any
 ) -> None:

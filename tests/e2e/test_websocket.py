@@ -288,6 +288,7 @@ BAD_MESSAGES: dict[str, tuple[str | bytes, str, Any]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_MESSAGES))
+@pytest.mark.invalid_client_frames
 async def test_bad_message_gets_an_error_frame_and_the_socket_keeps_working(
     asgi_server: AsgiServer, vendor: Vendor, case: str
 ) -> None:

@@ -24,7 +24,8 @@ from django_vendor_notifications.protocol import MAX_ID, MAX_REQUEST_ID_LENGTH, 
 from tests.conftest import access_token_for, communicator_for, vendor_settings
 from tests.testapp.models import Vendor
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Arbitrary client frames, most of which docs/asyncapi.yaml does not allow; replies are checked.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.invalid_client_frames]
 
 ACTIONS = ["mark_read", "load_more", "sync", "refresh_token"]
 FIELDS = ["notification_id", "page", "since_id", "token"]

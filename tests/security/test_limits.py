@@ -50,6 +50,7 @@ def message_of(size: int, filler: str) -> str:
 
 
 @pytest.mark.parametrize("filler", ["x", "€", "😀"], ids=["ascii", "3-byte", "4-byte"])
+@pytest.mark.invalid_client_frames
 async def test_message_size_is_counted_in_utf8_bytes(
     daphne_server: SecurityServer, vendor: Vendor, filler: str, no_traceback: Any
 ) -> None:
@@ -72,6 +73,7 @@ async def test_message_size_is_counted_in_utf8_bytes(
     assert "request_id" not in too_large
 
 
+@pytest.mark.invalid_client_frames
 async def test_message_between_the_app_and_server_limits_gets_message_too_large(
     daphne_server: SecurityServer, vendor: Vendor, no_traceback: Any
 ) -> None:
@@ -82,6 +84,7 @@ async def test_message_between_the_app_and_server_limits_gets_message_too_large(
         await still_serves(ws)
 
 
+@pytest.mark.invalid_client_frames
 async def test_binary_frame_gets_binary_not_supported(
     daphne_server: SecurityServer, vendor: Vendor, no_traceback: Any
 ) -> None:
@@ -101,6 +104,7 @@ async def test_binary_frame_gets_binary_not_supported(
     [("daphne_server", None, 1006), ("uvicorn_server", 1009, 1009)],
     ids=["daphne", "uvicorn"],
 )
+@pytest.mark.invalid_client_frames
 async def test_message_over_the_server_limit_is_refused_by_the_server(
     request: pytest.FixtureRequest,
     server_name: str,
@@ -131,6 +135,7 @@ def is_rate_limited(frame: dict[str, Any]) -> bool:
     return frame.get("error") == "rate_limited"
 
 
+@pytest.mark.invalid_client_frames
 async def test_burst_past_the_rate_limit_gets_rate_limited_then_recovers(
     daphne_server: SecurityServer, vendor: Vendor, no_traceback: Any
 ) -> None:
@@ -150,6 +155,7 @@ async def test_burst_past_the_rate_limit_gets_rate_limited_then_recovers(
     assert all(frame["action"] == "error" and frame["message"] for frame in limited)
 
 
+@pytest.mark.invalid_client_frames
 async def test_sustained_flood_is_closed_4029(
     daphne_server: SecurityServer, vendor: Vendor, staff: Any, no_traceback: Any
 ) -> None:

@@ -61,6 +61,7 @@ MALFORMED: list[str | bytes] = [
 ]  # fmt: skip
 
 
+@pytest.mark.invalid_client_frames
 async def test_malformed_messages_get_error_frames_and_nothing_escapes(
     daphne_server: SecurityServer, vendor: Vendor, staff: Any, no_traceback: Any
 ) -> None:
@@ -88,6 +89,7 @@ async def test_malformed_messages_get_error_frames_and_nothing_escapes(
     ["", "\\ud800", "x" * 15000, "a.b.c", "Bearer x", None],
     ids=["empty", "escaped-surrogate", "huge", "dots", "prefixed", "missing"],
 )
+@pytest.mark.invalid_client_frames
 async def test_bad_refresh_closes_only_its_own_socket(
     daphne_server: SecurityServer, vendor: Vendor, staff: Any, token: Any, no_traceback: Any
 ) -> None:

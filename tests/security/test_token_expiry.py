@@ -92,6 +92,7 @@ def bad_refresh(request: pytest.FixtureRequest, vendor: Vendor, customer: Any) -
     }[request.param]
 
 
+@pytest.mark.invalid_client_frames
 async def test_refresh_with_a_bad_token_closes_4001(
     daphne_server: SecurityServer, vendor: Vendor, staff: Any, bad_refresh: Any
 ) -> None:
