@@ -70,7 +70,13 @@ class Watchdog:
                 await asyncio.sleep(interval)
                 if not self.sockets:
                     break
-                if not await self.canary_returns(layer):
+                try:
+                    returned = await self.canary_returns(layer)
+                except Exception:
+                    # The watchdog must outlive whatever the layer throws at it.
+                    logger.exception("The channel-layer probe failed unexpectedly.")
+                    returned = False
+                if not returned:
                     self.misses += 1
                     logger.warning(
                         "The channel layer lost or could not deliver a probe; "
@@ -104,12 +110,17 @@ class Watchdog:
             if not is_layer_failure(exc):
                 raise
             returned = False
+        finally:
+            if self.channel is not None:
+                await self.renew(layer)
+        return returned
+
+    async def renew(self, layer: Any) -> None:
         with contextlib.suppress(Exception):
             # Renew the membership (and its group_expiry) for the next round.
             await asyncio.wait_for(
                 layer.group_add(self.group, self.channel), app_settings.LAYER_TIMEOUT
             )
-        return returned
 
     async def exchange(self, layer: Any, number: int) -> None:
         await layer.group_send(self.group, {"type": CANARY_EVENT, "number": number})
