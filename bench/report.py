@@ -213,10 +213,14 @@ def charts(document: dict[str, Any], directory: Path) -> list[Path]:
     colours = {"app": "C0", "bare": "C2", "floor": "C3"}
     plots = (
         # file, series, title, y label, which columns of a point to draw and their labels
-        ("fanout-latency.png", "fanout_vs_sockets", "Fan-out latency",
-         "publish → last socket received (ms)", ((1, "p50", 1.0), (2, "p99", 0.35))),
-        ("memory-rss.png", "rss_vs_sockets", "Server memory", "server RSS (MiB)",
-         ((1, "", 1.0),)),
+        (
+            "fanout-latency.png",
+            "fanout_vs_sockets",
+            "Fan-out latency",
+            "publish → last socket received (ms)",
+            ((1, "p50", 1.0), (2, "p99", 0.35)),
+        ),
+        ("memory-rss.png", "rss_vs_sockets", "Server memory", "server RSS (MiB)", ((1, "", 1.0),)),
     )
     written = []
     for filename, key, title, ylabel, columns in plots:
@@ -226,9 +230,14 @@ def charts(document: dict[str, Any], directory: Path) -> list[Path]:
         figure, axes = plt.subplots(figsize=(7, 4.2))
         for kind, points in series.items():
             for column, label, alpha in columns:
-                axes.plot([point[0] for point in points], [point[column] for point in points],
-                          styles.get(kind, "o-"), color=colours.get(kind), alpha=alpha,
-                          label=f"{kind} {label}".strip())
+                axes.plot(
+                    [point[0] for point in points],
+                    [point[column] for point in points],
+                    styles.get(kind, "o-"),
+                    color=colours.get(kind),
+                    alpha=alpha,
+                    label=f"{kind} {label}".strip(),
+                )
         axes.set_xlabel("open sockets")
         axes.set_ylabel(ylabel)
         axes.set_title(f"{title} ({config}, {document['name']} run)")

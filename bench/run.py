@@ -141,8 +141,12 @@ def ensure_database() -> None:
 
     settings = dj_database_url.parse(DATABASE_URL)
     with psycopg.connect(
-        host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"],
-        password=settings["PASSWORD"] or None, dbname="postgres", autocommit=True,
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
     ) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings["NAME"],)
@@ -231,8 +235,11 @@ def seed(history_rows: int) -> Seed:
         .first()
     )
     sample = Notification(
-        id=123456, vendor_id=vendors["fanout"].pk, category="Order Notifications",
-        message="Order @@ROUND@@ has been placed.", context_data={"order_id": 42},
+        id=123456,
+        vendor_id=vendors["fanout"].pk,
+        category="Order Notifications",
+        message="Order @@ROUND@@ has been placed.",
+        context_data={"order_id": 42},
         created_at=base,
     )
     template = payloads.encode(payloads.new_notification_frame(services._row(sample)))
@@ -321,19 +328,40 @@ def start_asgi(config: Config, env: dict[str, str], logs: Path) -> Server:
     port = free_port()
     python = sys.executable
     if config.server == "daphne":
-        command = [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                   "bench.asgi:application"]
+        command = [
+            python,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "bench.asgi:application",
+        ]
     else:
-        command = [python, "-m", "uvicorn", "bench.asgi:application", "--host", "127.0.0.1",
-                   "--port", str(port), "--lifespan", "off", "--ws-per-message-deflate",
-                   "false", "--no-access-log", "--log-level", "warning"]
+        command = [
+            python,
+            "-m",
+            "uvicorn",
+            "bench.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--ws-per-message-deflate",
+            "false",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     return start(str(config), command, env, port, logs)
 
 
 def start_floor(channel: str, frame_file: Path, logs: Path) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "bench.floor", str(port), REDIS_URL, channel,
-               str(frame_file)]
+    command = [sys.executable, "-m", "bench.floor", str(port), REDIS_URL, channel, str(frame_file)]
     return start("floor", command, dict(os.environ), port, logs)
 
 
@@ -355,8 +383,14 @@ class Sockets:
 
         async def one() -> None:
             async with limit:
-                ws = await connect(url, compression=None, proxy=None, open_timeout=60,
-                                   ping_interval=None, max_queue=None)
+                ws = await connect(
+                    url,
+                    compression=None,
+                    proxy=None,
+                    open_timeout=60,
+                    ping_interval=None,
+                    max_queue=None,
+                )
                 await asyncio.wait_for(ws.recv(), 30)  # the first frame
             self.sockets.append(ws)
             self.readers.append(asyncio.create_task(self.read(ws)))
@@ -531,9 +565,17 @@ async def measure_config(run: Run, config: Config) -> None:
         app, bare = report.summary_ms(timings["app"]), report.summary_ms(timings["bare"])
         raw["connect"] = {"app": app, "bare": bare}
         for q in ("p50", "p99"):
-            run.rows.append(report.ratio_row(
-                f"connect → first frame, 100 unread ({q})", name, app[f"{q}_ms"],
-                bare[f"{q}_ms"], 1.5, baseline_name="bare", values={"app": app, "bare": bare}))
+            run.rows.append(
+                report.ratio_row(
+                    f"connect → first frame, 100 unread ({q})",
+                    name,
+                    app[f"{q}_ms"],
+                    bare[f"{q}_ms"],
+                    1.5,
+                    baseline_name="bare",
+                    values={"app": app, "bare": bare},
+                )
+            )
 
         log(f"{name}: history and categories")
         timings = await interleaved_connects(
@@ -544,15 +586,25 @@ async def measure_config(run: Run, config: Config) -> None:
         rows = f"{profile.history_rows:,}"
         for label, big, small in (
             (f"connect p50, {rows} vs 10 notifications, 1 category", "hist-big-1", "hist-10-1"),
-            (f"connect p50, {rows} vs 10 notifications, 20 categories", "hist-big-20",
-             "hist-10-20"),
-            (f"connect p50, 20 vs 1 categories, {rows} notifications", "hist-big-20",
-             "hist-big-1"),
+            (
+                f"connect p50, {rows} vs 10 notifications, 20 categories",
+                "hist-big-20",
+                "hist-10-20",
+            ),
+            (f"connect p50, 20 vs 1 categories, {rows} notifications", "hist-big-20", "hist-big-1"),
         ):
-            run.rows.append(report.ratio_row(
-                label, name, history[big]["p50_ms"], history[small]["p50_ms"], 1.2,
-                baseline_name=small.replace("big", rows), goal="≤ 1.2",
-                values={"big": history[big], "small": history[small]}))
+            run.rows.append(
+                report.ratio_row(
+                    label,
+                    name,
+                    history[big]["p50_ms"],
+                    history[small]["p50_ms"],
+                    1.2,
+                    baseline_name=small.replace("big", rows),
+                    goal="≤ 1.2",
+                    values={"big": history[big], "small": history[small]},
+                )
+            )
 
         log(f"{name}: fan-out to {profile.fanout_sockets} sockets")
         template = seed_.fanout_template
@@ -560,15 +612,18 @@ async def measure_config(run: Run, config: Config) -> None:
         await app_sockets.open(run.app_url(server, "fanout"), profile.fanout_sockets)
 
         async def app_publish(text: str) -> None:
-            assert await delivery.asend_event(delivery.broadcast_group(),
-                                              delivery.push_event(text))
+            assert await delivery.asend_event(delivery.broadcast_group(), delivery.push_event(text))
 
         app_lat = report.summary_ms(
-            await fanout_rounds(app_sockets, app_publish, template, profile.fanout_rounds))
+            await fanout_rounds(app_sockets, app_publish, template, profile.fanout_rounds)
+        )
         floor_sockets = Sockets()
         await floor_sockets.open(run.floor_url(), profile.fanout_sockets)
-        floor_lat = report.summary_ms(await fanout_rounds(
-            floor_sockets, floor_publisher(run.floor_channel), template, profile.fanout_rounds))
+        floor_lat = report.summary_ms(
+            await fanout_rounds(
+                floor_sockets, floor_publisher(run.floor_channel), template, profile.fanout_rounds
+            )
+        )
         await floor_sockets.close()
         bare_sockets = Sockets()
         await bare_sockets.open(run.bare_url(server), profile.fanout_sockets)
@@ -577,14 +632,22 @@ async def measure_config(run: Run, config: Config) -> None:
             await layer.group_send(BARE_GROUP, {"type": BARE_EVENT, "text": text})
 
         bare_lat = report.summary_ms(
-            await fanout_rounds(bare_sockets, bare_publish, template, profile.fanout_rounds))
+            await fanout_rounds(bare_sockets, bare_publish, template, profile.fanout_rounds)
+        )
         await bare_sockets.close()
         raw["fanout"] = {"app": app_lat, "bare": bare_lat, "floor": floor_lat}
         for q in ("p50", "p99"):
-            run.rows.append(report.ratio_row(
-                f"broadcast to {profile.fanout_sockets:,} sockets ({q})", name,
-                app_lat[f"{q}_ms"], floor_lat[f"{q}_ms"], 3, baseline_name="floor",
-                values={"app": app_lat, "bare": bare_lat, "floor": floor_lat}))
+            run.rows.append(
+                report.ratio_row(
+                    f"broadcast to {profile.fanout_sockets:,} sockets ({q})",
+                    name,
+                    app_lat[f"{q}_ms"],
+                    floor_lat[f"{q}_ms"],
+                    3,
+                    baseline_name="floor",
+                    values={"app": app_lat, "bare": bare_lat, "floor": floor_lat},
+                )
+            )
 
         log(f"{name}: per-vendor push with {len(app_sockets)} idle sockets")
         push_sockets = Sockets()
@@ -595,26 +658,41 @@ async def measure_config(run: Run, config: Config) -> None:
         async def push_publish(text: str) -> None:
             await notify(push_vendor, text, category="Order Notifications")
 
-        push = await fanout_rounds(push_sockets, push_publish, "Order @@ROUND@@ placed.",
-                                   profile.push_rounds)
+        push = await fanout_rounds(
+            push_sockets, push_publish, "Order @@ROUND@@ placed.", profile.push_rounds
+        )
         await push_sockets.close()
         push_lat = report.summary_ms(push)
         raw["push"] = push_lat
-        run.rows.append(report.limit_row(
-            f"notify() → vendor's socket, {len(app_sockets):,} idle open (p99)", name,
-            push_lat["p99_ms"], 50, unit="ms", baseline=f"p50 {push_lat['p50_ms']:.2f} ms",
-            values=push_lat))
+        run.rows.append(
+            report.limit_row(
+                f"notify() → vendor's socket, {len(app_sockets):,} idle open (p99)",
+                name,
+                push_lat["p99_ms"],
+                50,
+                unit="ms",
+                baseline=f"p50 {push_lat['p50_ms']:.2f} ms",
+                values=push_lat,
+            )
+        )
         await app_sockets.close()
 
         log(f"{name}: sustained throughput")
         tp = await throughput(run, server, config)
         raw["throughput"] = tp
         best = tp["best"]
-        run.rows.append(report.limit_row(
-            "sustained pushes/s, p99 ≤ 100 ms", name, best["delivered_per_s"] if best else 0,
-            5000, unit="msgs/s", at_least=True,
-            baseline=(f"{best['server_cpu_us_per_msg']:.1f} µs CPU/msg" if best else "none"),
-            values=tp))
+        run.rows.append(
+            report.limit_row(
+                "sustained pushes/s, p99 ≤ 100 ms",
+                name,
+                best["delivered_per_s"] if best else 0,
+                5000,
+                unit="msgs/s",
+                at_least=True,
+                baseline=(f"{best['server_cpu_us_per_msg']:.1f} µs CPU/msg" if best else "none"),
+                values=tp,
+            )
+        )
     finally:
         server.stop()
         with contextlib.suppress(Exception):
@@ -689,14 +767,16 @@ async def throughput(run: Run, server: Server, config: Config) -> dict[str, Any]
             "delivered_per_s": len(latencies) / wall,
             "server_cpu_us_per_msg": cpu / max(len(latencies), 1) * 1e6,
             "server_cpu_share": cpu / wall,
-            "client_cpu_share": (mine.user + mine.system - mine_before.user
-                                 - mine_before.system) / wall,
+            "client_cpu_share": (mine.user + mine.system - mine_before.user - mine_before.system)
+            / wall,
             **(report.summary_ms(latencies) if latencies else {}),
         }
         steps.append(step)
-        log(f"  {rate:>6}/s offered: {step['delivered_per_s']:,.0f}/s delivered, "
+        log(
+            f"  {rate:>6}/s offered: {step['delivered_per_s']:,.0f}/s delivered, "
             f"p99 {step.get('p99_ms', float('nan')):.1f} ms, "
-            f"server CPU {step['server_cpu_share']:.0%}, client CPU {step['client_cpu_share']:.0%}")
+            f"server CPU {step['server_cpu_share']:.0%}, client CPU {step['client_cpu_share']:.0%}"
+        )
         kept_up = len(latencies) >= 0.98 * expected and step["sent_per_s"] >= 0.9 * rate
         if not latencies or step["p99_ms"] > 100 or not kept_up:
             break
@@ -725,23 +805,27 @@ async def measure_scale(run: Run, config: Config) -> None:
         if kind == "floor":
             channel = f"{PREFIX}-floor-{uuid.uuid4().hex[:8]}"
             server = await asyncio.to_thread(
-                start_floor, channel, run.logs / "bare-frame.json", run.logs)
+                start_floor, channel, run.logs / "bare-frame.json", run.logs
+            )
             url = f"ws://127.0.0.1:{server.port}/"
             publish = floor_publisher(channel)
         else:
             server = await asyncio.to_thread(
-                start_asgi, config, run.server_env(config, prefix), run.logs)
+                start_asgi, config, run.server_env(config, prefix), run.logs
+            )
             if kind == "app":
                 url = run.app_url(server, "fanout")
 
                 async def publish(text: str) -> None:
-                    await delivery.asend_event(delivery.broadcast_group(),
-                                               delivery.push_event(text))
+                    await delivery.asend_event(
+                        delivery.broadcast_group(), delivery.push_event(text)
+                    )
             else:
                 url = run.bare_url(server)
 
                 async def publish(text: str, layer: Any = layer) -> None:
                     await layer.group_send(BARE_GROUP, {"type": BARE_EVENT, "text": text})
+
         sockets = Sockets()
         try:
             # A few sockets first, so imports and pools are not counted as per-socket memory.
@@ -756,11 +840,15 @@ async def measure_scale(run: Run, config: Config) -> None:
                 await sockets.open(url, target - len(sockets))
                 await asyncio.sleep(0.5)
                 memory[kind].append([target, server.rss_mib()])
-                lat = report.summary_ms(await fanout_rounds(
-                    sockets, publish, run.seed.fanout_template, profile.scale_rounds))
+                lat = report.summary_ms(
+                    await fanout_rounds(
+                        sockets, publish, run.seed.fanout_template, profile.scale_rounds
+                    )
+                )
                 latency[kind].append([target, lat["p50_ms"], lat["p99_ms"]])
             slopes[kind] = report.slope(
-                (n, mib * 1024) for n, mib in memory[kind] if n >= profile.scale_steps[0])
+                (n, mib * 1024) for n, mib in memory[kind] if n >= profile.scale_steps[0]
+            )
         finally:
             await sockets.close()
             server.stop()
@@ -769,15 +857,29 @@ async def measure_scale(run: Run, config: Config) -> None:
     run.series["fanout_vs_sockets"] = latency
     run.series["rss_vs_sockets"] = memory
     first, last = profile.scale_steps[0], profile.scale_steps[-1]
-    run.rows.append(report.limit_row(
-        f"idle sockets: RSS slope {first:,}→{last:,}", str(config), slopes["app"], 60,
-        unit="KiB/socket",
-        baseline=f"bare {slopes['bare']:.1f}, floor {slopes['floor']:.1f} KiB/socket",
-        values={"slopes_kib_per_socket": slopes}))
+    run.rows.append(
+        report.limit_row(
+            f"idle sockets: RSS slope {first:,}→{last:,}",
+            str(config),
+            slopes["app"],
+            60,
+            unit="KiB/socket",
+            baseline=f"bare {slopes['bare']:.1f}, floor {slopes['floor']:.1f} KiB/socket",
+            values={"slopes_kib_per_socket": slopes},
+        )
+    )
     at = {kind: points[-1] for kind, points in latency.items()}
-    run.rows.append(report.ratio_row(
-        f"broadcast to {last:,} sockets (p50)", str(config), at["app"][1], at["floor"][1], 3,
-        baseline_name="floor", values={"at_max": at}))
+    run.rows.append(
+        report.ratio_row(
+            f"broadcast to {last:,} sockets (p50)",
+            str(config),
+            at["app"][1],
+            at["floor"][1],
+            3,
+            baseline_name="floor",
+            values={"at_max": at},
+        )
+    )
 
 
 async def measure_churn(run: Run, config: Config) -> None:
@@ -805,11 +907,18 @@ async def measure_churn(run: Run, config: Config) -> None:
             await layer.flush()
     growth = (rss[-1] - rss[1]) / rss[1] * 100
     run.series["rss_churn"] = {"app": [[i, value] for i, value in enumerate(rss)]}
-    run.rows.append(report.limit_row(
-        f"{profile.churn_cycles} cycles of {profile.churn_sockets} connects/disconnects: RSS "
-        "growth after cycle 1", str(config), growth, 10, unit="%",
-        baseline=f"{rss[1]:.1f} → {rss[-1]:.1f} MiB (cold start {rss[0]:.1f})",
-        values={"rss_mib": rss, "growth_from_cold_pct": (rss[-1] - rss[0]) / rss[0] * 100}))
+    run.rows.append(
+        report.limit_row(
+            f"{profile.churn_cycles} cycles of {profile.churn_sockets} connects/disconnects: RSS "
+            "growth after cycle 1",
+            str(config),
+            growth,
+            10,
+            unit="%",
+            baseline=f"{rss[1]:.1f} → {rss[-1]:.1f} MiB (cold start {rss[0]:.1f})",
+            values={"rss_mib": rss, "growth_from_cold_pct": (rss[-1] - rss[0]) / rss[0] * 100},
+        )
+    )
 
 
 # --- query counts, in this process ---------------------------------------------------------
@@ -846,7 +955,8 @@ async def count_queries(run: Run) -> None:
     counts: dict[str, dict[str, int]] = {}
     for vendor in ("hist-10-1", "hist-big-20", "connect-100"):
         communicator = WebsocketCommunicator(
-            application, f"{WEBSOCKET_PATH}?token={run.seed.tokens[vendor]}")
+            application, f"{WEBSOCKET_PATH}?token={run.seed.tokens[vendor]}"
+        )
         result: dict[str, int] = {}
         async with WorkerQueries() as queries:
             connected, _ = await communicator.connect(timeout=10)
@@ -869,14 +979,18 @@ async def count_queries(run: Run) -> None:
         constant = len(set(values.values())) == 1
         limit = 3 if action == "connect" else None
         top = max(values.values())
-        run.rows.append(Row(
-            scenario=f"DB queries per {action}", config="in-process",
-            measured=" / ".join(str(value) for value in values.values()),
-            baseline=f"10 rows / {run.profile.history_rows:,} rows / 200 rows",
-            ratio=top / limit if limit else None,
-            goal="constant" + (", ≤ 3" if limit else ""),
-            passed=constant and (limit is None or top <= limit),
-            values=values))
+        run.rows.append(
+            Row(
+                scenario=f"DB queries per {action}",
+                config="in-process",
+                measured=" / ".join(str(value) for value in values.values()),
+                baseline=f"10 rows / {run.profile.history_rows:,} rows / 200 rows",
+                ratio=top / limit if limit else None,
+                goal="constant" + (", ≤ 3" if limit else ""),
+                passed=constant and (limit is None or top <= limit),
+                values=values,
+            )
+        )
     from django.db import connections
 
     await database_sync_to_async(connections.close_all)()
@@ -894,11 +1008,18 @@ def machine() -> dict[str, Any]:
         return ""
 
     lscpu = run("lscpu")
-    fields = dict(
-        line.split(":", 1) for line in lscpu.splitlines() if ":" in line
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    pick = (
+        "Architecture",
+        "CPU(s)",
+        "Model name",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "CPU max MHz",
+        "L2 cache",
+        "L3 cache",
+        "Hypervisor vendor",
     )
-    pick = ("Architecture", "CPU(s)", "Model name", "Thread(s) per core", "Core(s) per socket",
-            "CPU max MHz", "L2 cache", "L3 cache", "Hypervisor vendor")
     redis_info = run("redis-cli", "-u", REDIS_URL, "INFO", "server")
     from django.db import connection
 
@@ -910,11 +1031,30 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "versions": {name: version(name) for name in (
-            "django", "channels", "channels-redis", "redis", "daphne", "twisted", "autobahn",
-            "uvicorn", "websockets", "psycopg", "djangorestframework-simplejwt")},
-        "redis_server": next((line.split(":", 1)[1].strip() for line in redis_info.splitlines()
-                              if line.startswith("redis_version:")), "?"),
+        "versions": {
+            name: version(name)
+            for name in (
+                "django",
+                "channels",
+                "channels-redis",
+                "redis",
+                "daphne",
+                "twisted",
+                "autobahn",
+                "uvicorn",
+                "websockets",
+                "psycopg",
+                "djangorestframework-simplejwt",
+            )
+        },
+        "redis_server": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in redis_info.splitlines()
+                if line.startswith("redis_version:")
+            ),
+            "?",
+        ),
         "postgresql": postgres,
     }
 
@@ -947,11 +1087,18 @@ async def main_async(profile: Profile, args: argparse.Namespace) -> dict[str, An
     info = await asyncio.to_thread(machine)
     log(f"server logs: {logs}")
     return report.results_document(
-        name=profile.name, started_at=started_at, duration_s=time.monotonic() - started,
-        machine=info, params={**asdict(profile), "scale_config": str(scale_config),
-                              "connect_concurrency": CONNECT_CONCURRENCY,
-                              "raw": run.raw},
-        rows=run.rows, series=run.series,
+        name=profile.name,
+        started_at=started_at,
+        duration_s=time.monotonic() - started,
+        machine=info,
+        params={
+            **asdict(profile),
+            "scale_config": str(scale_config),
+            "connect_concurrency": CONNECT_CONCURRENCY,
+            "raw": run.raw,
+        },
+        rows=run.rows,
+        series=run.series,
     )
 
 
@@ -960,8 +1107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--quick", action="store_const", dest="profile", const="quick")
     which.add_argument("--full", action="store_const", dest="profile", const="full")
-    parser.add_argument("--charts", type=Path, default=None,
-                        help="draw the PNG charts into this directory")
+    parser.add_argument(
+        "--charts", type=Path, default=None, help="draw the PNG charts into this directory"
+    )
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -977,8 +1125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"chart: {chart}")
     print()
     print(report.markdown_table([Row(**row) for row in document["rows"]]))
-    print(f"\n{profile.name}: {document['duration_s']:.0f} s; results in "
-          f"{path.relative_to(ROOT)}")
+    print(f"\n{profile.name}: {document['duration_s']:.0f} s; results in {path.relative_to(ROOT)}")
     return 0
 
 

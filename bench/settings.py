@@ -9,11 +9,15 @@ TEST_CHANNEL_LAYER_PREFIX, as for the end-to-end tests.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.settings import *  # noqa: F403
-from tests.settings import VENDOR_NOTIFICATIONS
+from tests.settings import SIMPLE_JWT, VENDOR_NOTIFICATIONS
 
 DEBUG = False
 ASGI_APPLICATION = "bench.asgi.application"
+# Tokens are minted once per run, which outlasts simplejwt's default five minutes.
+SIMPLE_JWT = {**SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(hours=1)}
 VENDOR_NOTIFICATIONS = {**VENDOR_NOTIFICATIONS, "MAX_SOCKETS_PER_USER": 1_000_000}
 # Connections are reused, as a deployment would configure them.
 DATABASES["default"]["CONN_MAX_AGE"] = 60  # noqa: F405
