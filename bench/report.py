@@ -249,3 +249,25 @@ def charts(document: dict[str, Any], directory: Path) -> list[Path]:
         plt.close(figure)
         written.append(path)
     return written
+
+
+def machine_markdown(machine: dict[str, Any]) -> str:
+    """The machine block of docs/benchmarks.md."""
+    lines = [f"- {key}: {value}" for key, value in machine.get("lscpu", {}).items()]
+    lines.append(f"- memory: {machine.get('memory_gib')} GiB; kernel {machine.get('kernel')}")
+    lines.append(
+        f"- Python {machine.get('python')}; Redis {machine.get('redis_server')}; "
+        f"PostgreSQL {machine.get('postgresql')}"
+    )
+    versions = ", ".join(f"{name} {v}" for name, v in machine.get("versions", {}).items())
+    lines.append(f"- {versions}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    document = json.loads(Path(sys.argv[1]).read_text())
+    print(machine_markdown(document["machine"]))
+    print()
+    print(markdown_table([Row(**row) for row in document["rows"]]))
