@@ -16,6 +16,16 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 get_asgi_application()
 
+if os.environ.get("BENCH_GC_THRESHOLD"):
+    # An experiment of docs/benchmarks.md ("Where the time goes"): collect the youngest
+    # generation after this many allocations instead of 700, and leave everything imported
+    # so far out of every collection.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), *gc.get_threshold()[1:])
+
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 
 from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402

@@ -30,11 +30,17 @@ from bench import run as harness
 SCENARIOS = ("broadcast", "connect")
 
 
+#: Stacks that end waiting for work: idle worker threads and an event loop with nothing to do.
+IDLE = ("_queue_SimpleQueue_get", "epoll_wait", "PyThread_acquire_lock_timed (")
+
+
 def summarize(raw: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
-    """Self and inclusive shares of samples per frame from py-spy's collapsed stacks."""
+    """Self and inclusive shares of the busy samples per frame, from py-spy's collapsed
+    stacks. A native frame's self time is charged to it and to the nearest Python frame above
+    it ("gc_collect_main < Handle._run"), which says who paid for it."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
+    busy = idle = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -43,20 +49,47 @@ def summarize(raw: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
         frames = [frame for frame in stack.split(";") if frame]
         if not frames:
             continue
-        total += count
-        own[frames[-1]] += count
+        if any(marker in frames[-1] or marker in stack for marker in IDLE[:1]) or any(
+            frames[-1].startswith(marker) for marker in IDLE[1:]
+        ):
+            idle += count
+            continue
+        busy += count
+        python = next((f for f in reversed(frames) if ".py:" in f or ".py)" in f), "?")
+        leaf = frames[-1]
+        own[leaf if leaf == python else f"{leaf} < {python}"] += count
         for frame in set(frames):
             inclusive[frame] += count
-    if not total:
-        return {"self": [], "inclusive": []}
+    if not busy:
+        return {"self": [], "inclusive": [], "samples": [("busy", 0.0), ("idle", float(idle))]}
     return {
-        "self": [(frame, count / total) for frame, count in own.most_common(top)],
-        "inclusive": [(frame, count / total) for frame, count in inclusive.most_common(top)],
-        "samples": [("total", float(total))],
+        "self": [(frame, count / busy) for frame, count in own.most_common(top)],
+        "inclusive": [(frame, count / busy) for frame, count in inclusive.most_common(top)],
+        "samples": [("busy", float(busy)), ("idle", float(idle))],
     }
 
 
-async def drive(run: harness.Run, server: harness.Server, scenario: str, seconds: float) -> int:
+def py_spy() -> str:
+    """py-spy from this virtualenv (the bench extra), else from PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+
+
+async def prepare(run: harness.Run, server: harness.Server, scenario: str) -> harness.Sockets:
+    """What the scenario needs open before recording starts (the broadcast's sockets)."""
+    sockets = harness.Sockets()
+    if scenario == "broadcast":
+        await sockets.open(run.app_url(server, "fanout"), run.profile.fanout_sockets)
+    return sockets
+
+
+async def drive(
+    run: harness.Run,
+    server: harness.Server,
+    sockets: harness.Sockets,
+    scenario: str,
+    seconds: float,
+) -> int:
     """The scenario's load for ``seconds``; how many operations it completed."""
     from django_vendor_notifications import delivery
 
@@ -68,8 +101,6 @@ async def drive(run: harness.Run, server: harness.Server, scenario: str, seconds
             await harness.connect_first_frame(url)
             done += 1
         return done
-    sockets = harness.Sockets()
-    await sockets.open(run.app_url(server, "fanout"), run.profile.fanout_sockets)
 
     async def publish(text: str) -> None:
         await delivery.asend_event(delivery.broadcast_group(), delivery.push_event(text))
@@ -77,7 +108,6 @@ async def drive(run: harness.Run, server: harness.Server, scenario: str, seconds
     while time.perf_counter() < deadline:
         await harness.fanout_rounds(sockets, publish, run.seed.fanout_template, 5)
         done += 5
-    await sockets.close()
     return done
 
 
@@ -102,7 +132,7 @@ async def main_async(args: argparse.Namespace) -> Path:
     try:
         await harness.interleaved_connects({"app": run.app_url(server, "connect-100")}, 5)
         command = [
-            shutil.which("py-spy") or "py-spy",
+            py_spy(),
             "record",
             "--native",
             "--format",
@@ -116,9 +146,11 @@ async def main_async(args: argparse.Namespace) -> Path:
             "--duration",
             str(int(args.seconds) + 2),
         ]
+        sockets = await prepare(run, server, args.scenario)
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await asyncio.sleep(1.0)  # py-spy attaches
-        done = await drive(run, server, args.scenario, args.seconds)
+        done = await drive(run, server, sockets, args.scenario, args.seconds)
+        await sockets.close()
         _, errors = await asyncio.to_thread(spy.communicate, timeout=60)
         if spy.returncode:
             raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')}")
@@ -135,13 +167,17 @@ def main() -> int:
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--layer", choices=("redis", "redis-pubsub"), default="redis")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument(
+        "--summarize", type=Path, default=None, help="only summarize these recorded stacks"
+    )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {harness.CLIENT_CORE})
-    raw = asyncio.run(main_async(args))
+    raw = args.summarize or asyncio.run(main_async(args))
     shares = summarize(raw)
+    print(dict(shares["samples"]))
     for kind in ("self", "inclusive"):
         print(f"\n{kind} (share of samples):")
         for frame, share in shares[kind]:
