@@ -172,7 +172,6 @@ class Seed:
 
 
 HISTORY_VENDORS = ("hist-10-1", "hist-10-20", "hist-big-1", "hist-big-20")
-UNREAD = 20
 
 
 def seed(history_rows: int) -> Seed:
