@@ -8,11 +8,16 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 DEMO := $(BIN)/python example_project/manage.py
 
-.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean
+# The benchmark's own database and Redis prefix, so it never disturbs a test run.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
+BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
+
+.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick
 
 help:
 	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
 	@echo "make test   - run the test suite on SQLite and PostgreSQL (starts PostgreSQL and Redis)"
+	@echo "make bench  - the benchmarks (about 10 minutes; see docs/benchmarks.md); make bench-quick: 1 minute"
 	@echo "make lint / make typecheck / make tox - ruff, mypy, the full tox matrix"
 
 $(BIN)/.installed: pyproject.toml
@@ -22,6 +27,10 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 demo: venv
 	$(DEMO) migrate --noinput
@@ -48,6 +57,14 @@ typecheck: venv
 
 tox: venv services
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/tox
+
+# Writes bench/results/full.json, the charts in docs/img/ and prints the table.
+bench: $(BIN)/.bench-installed services
+	$(BENCH_ENV) $(BIN)/python -m bench.run --full --charts docs/img
+
+# The same scenarios with small N on one server: bench/results/quick.json.
+bench-quick: $(BIN)/.bench-installed services
+	$(BENCH_ENV) $(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3
