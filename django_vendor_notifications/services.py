@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, router, transaction
-from django.db.models import CharField, Count, Max, Value
+from django.db.models import CharField, Count, Subquery, Value
 from django.utils import timezone
 
 from . import delivery, payloads, signals
@@ -103,11 +103,9 @@ def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
     query (UNION ALL of two index lookups): connect costs no extra round trip for the counts.
     The newest id comes back as the row whose label is NULL."""
     newest = (
-        Notification.objects.for_vendor(vendor_id)
+        Notification.objects.filter(pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1]))
         .order_by()
-        .values(label=Value(None, output_field=CharField()))
-        .annotate(n=Max("id"))
-        .values_list("label", "n")
+        .values_list(Value(None, output_field=CharField()), "id")
     )
     newest_id, counts = 0, {}
     for label, n in _unread_count_rows(vendor_id).union(newest, all=True):
@@ -376,11 +374,7 @@ def notify(
         vendor_id=vendor_id, category=category, message=message, context_data=context
     )
     # The vendor's previous id lets a socket notice a push it never got (a full channel).
-    previous_id = (
-        Notification.objects.for_vendor(vendor_id)
-        .filter(id__lt=notification.pk)
-        .aggregate(previous=Max("id"))["previous"]
-    )
+    previous_id = Notification.objects.newest_ids(vendor_id).filter(id__lt=notification.pk).first()
     # Serialise once here; every socket of the vendor forwards the same text.
     event = delivery.push_event(
         payloads.encode(payloads.new_notification_frame(_row(notification))),

@@ -7,6 +7,7 @@ Counted twice: through the real consumer (queries made in the worker thread that
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -270,6 +271,43 @@ def test_connect_counts_unread_without_an_extra_query(
     # seed() reads every third row: the rest are unread, spread over the twenty labels.
     assert frame["unread_total"] == DEEP - len(range(0, DEEP, 3))
     assert len(frame["unread_counts"]) == 20
-    assert frame["unread_counts"]["Category 1"] == Notification.objects.filter(
-        vendor=vendor, category="Category 1", is_read=False
-    ).count()
+    assert (
+        frame["unread_counts"]["Category 1"]
+        == Notification.objects.filter(vendor=vendor, category="Category 1", is_read=False).count()
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL query plan")
+@pytest.mark.django_db
+def test_newest_id_reads_the_vendors_own_index_not_everyone_elses_rows(
+    vendor: Vendor, other_vendor: Vendor
+) -> None:
+    # A quiet vendor with a long history, then a busy one whose rows are all newer.
+    created_at = datetime.datetime(2025, 3, 12, tzinfo=datetime.timezone.utc)
+    for owner in (vendor, other_vendor):
+        Notification.objects.bulk_create(
+            Notification(vendor=owner, message="m", created_at=created_at) for _ in range(20_000)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Notification._meta.db_table}")
+    expected = Notification.objects.filter(vendor=vendor).order_by("-id")[0].pk
+
+    plans = []
+    for query in (
+        Notification.objects.newest_ids(vendor.pk)[:1],
+        Notification.objects.newest_ids(vendor.pk).filter(id__lt=expected + 1)[:1],
+    ):
+        sql, params = query.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            plans.append(json.dumps(cursor.fetchone()[0]))
+        assert list(query) == [expected]
+
+    for plan in plans:
+        # MAX(id) WHERE vendor_id = X walked the primary key past all 20,000 newer rows.
+        assert '"Rows Removed by Filter"' not in plan, plan
+        assert "vn_vendor_id_idx" in plan, plan
+    assert services.newest_id_and_unread_counts(vendor.pk) == (
+        expected,
+        {"General Notifications": 20_000},
+    )
