@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 import weakref
 from typing import Any, Protocol
@@ -65,11 +66,21 @@ class Watchdog:
 
     async def run(self) -> None:
         layer = get_channel_layer(self.alias)
+        loop = asyncio.get_running_loop()
+        # The canary joins once and again only after a miss or when group_expiry would drop
+        # it: a join issued every round could, retried by redis-py across a restart, land in
+        # the new Redis and hide that the sockets' memberships are gone.
+        expiry = getattr(layer, "group_expiry", None)
+        rejoin_every = expiry / 2 if expiry else math.inf
+        joined_at: float | None = None
         try:
             while self.sockets and (interval := app_settings.LAYER_CHECK_INTERVAL):
                 await asyncio.sleep(interval)
                 if not self.sockets:
                     break
+                if joined_at is None or loop.time() - joined_at > rejoin_every:
+                    joined_at = loop.time() if await self.join(layer) else None
+                    continue
                 try:
                     returned = await self.canary_returns(layer)
                 except Exception:
@@ -84,43 +95,41 @@ class Watchdog:
                         len(self.sockets),
                     )
                     await self.heal_all()
+                    joined_at = loop.time() if await self.join(layer) else None
         finally:
             if self.channel is not None:
                 with contextlib.suppress(Exception):
                     await layer.group_discard(self.group, self.channel)
 
-    async def canary_returns(self, layer: Any) -> bool:
-        """Send the canary through its group; whether it came back within LAYER_TIMEOUT.
-
-        Membership is checked before it is renewed, so a wiped group is noticed once."""
+    async def join(self, layer: Any) -> bool:
+        """Put the canary in its group; whether that worked within LAYER_TIMEOUT."""
         try:
             if self.channel is None:
                 # The layer's default prefix: channels-redis's core layer receives every
                 # channel of that prefix through one list, so the canary tests the very loop
                 # the sockets depend on (another prefix would even compete with it).
                 self.channel = await layer.new_channel()
-                await layer.group_add(self.group, self.channel)
-                return True
-            self.sent += 1
-            await asyncio.wait_for(self.exchange(layer, self.sent), app_settings.LAYER_TIMEOUT)
-            returned = True
-        except asyncio.TimeoutError:
-            returned = False
-        except Exception as exc:
-            if not is_layer_failure(exc):
-                raise
-            returned = False
-        finally:
-            if self.channel is not None:
-                await self.renew(layer)
-        return returned
-
-    async def renew(self, layer: Any) -> None:
-        with contextlib.suppress(Exception):
-            # Renew the membership (and its group_expiry) for the next round.
             await asyncio.wait_for(
                 layer.group_add(self.group, self.channel), app_settings.LAYER_TIMEOUT
             )
+        except Exception as exc:
+            if not is_layer_failure(exc):
+                logger.exception("The channel-layer probe could not join its group.")
+            return False
+        return True
+
+    async def canary_returns(self, layer: Any) -> bool:
+        """Send the canary through its group; whether it came back within LAYER_TIMEOUT."""
+        self.sent += 1
+        try:
+            await asyncio.wait_for(self.exchange(layer, self.sent), app_settings.LAYER_TIMEOUT)
+        except asyncio.TimeoutError:
+            return False
+        except Exception as exc:
+            if not is_layer_failure(exc):
+                raise
+            return False
+        return True
 
     async def exchange(self, layer: Any, number: int) -> None:
         await layer.group_send(self.group, {"type": CANARY_EVENT, "number": number})
