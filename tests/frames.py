@@ -87,7 +87,6 @@ class Message:
     key: str
     actions: set[str]
     validator: Draft7Validator
-    inbox: bool
 
 
 @dataclass
@@ -117,9 +116,8 @@ class Catalogue:
         message = self.document["components"]["messages"][key]
         payload = inline(self.document, message["payload"])
         Draft7Validator.check_schema(payload)
-        tags = {resolve(self.document, tag)["name"] for tag in message.get("tags", [])}
         self.messages[direction][key] = Message(
-            key, payload_actions(payload), Draft7Validator(payload), inbox="inbox" in tags
+            key, payload_actions(payload), Draft7Validator(payload)
         )
 
     @property

@@ -344,6 +344,7 @@ BAD_INBOX_INPUTS: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.invalid_client_frames
 @pytest.mark.parametrize("message", BAD_INBOX_INPUTS, ids=repr)
 async def test_bad_inbox_input_gets_invalid_field(
     inbox: dict[str, Notification], pair: Any, message: dict[str, Any]
@@ -360,6 +361,7 @@ async def test_bad_inbox_input_gets_invalid_field(
     assert counts["unread_total"] == 4
 
 
+@pytest.mark.invalid_client_frames
 async def test_unknown_action_lists_the_inbox_actions(pair: Any) -> None:
     first, _, _ = pair
     reply = await send(first, {"action": "delete_all"})
