@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, router, transaction
-from django.db.models import CharField, Count, Subquery, Value
+from django.db.models import CharField, Count, F, Subquery, Value
 from django.utils import timezone
 
 from . import delivery, payloads, signals
@@ -105,7 +105,8 @@ def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
     newest = (
         Notification.objects.filter(pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1]))
         .order_by()
-        .values_list(Value(None, output_field=CharField()), "id")
+        .values(label=Value(None, output_field=CharField()), n=F("id"))
+        .values_list("label", "n")
     )
     newest_id, counts = 0, {}
     for label, n in _unread_count_rows(vendor_id).union(newest, all=True):
@@ -121,9 +122,11 @@ def _unread_count_rows(vendor_id: Any) -> Any:
         Notification.objects.for_vendor(vendor_id)
         .unread()
         .order_by()
-        .values("category")
+        # Both union arms select only aliases: Django 4.2 would otherwise give the newest-id
+        # arm this arm's field names, and read the category where the NULL label belongs.
+        .values(label=F("category"))
         .annotate(n=Count("id"))
-        .values_list("category", "n")
+        .values_list("label", "n")
     )
 
 
