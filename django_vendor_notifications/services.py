@@ -109,7 +109,9 @@ def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
         .values_list("label", "n")
     )
     newest_id, counts = 0, {}
-    for label, n in _unread_count_rows(vendor_id).union(newest, all=True):
+    # order_by() on the union too: Django 6.1 would order it by Meta.ordering, a column
+    # neither arm selects.
+    for label, n in _unread_count_rows(vendor_id).union(newest, all=True).order_by():
         if label is None:
             newest_id = int(n or 0)
         else:
