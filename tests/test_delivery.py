@@ -287,11 +287,13 @@ async def test_idle_receive_dies_on_redis_py_defaults_and_survives_with_the_sett
     assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
     on_defaults = RedisChannelLayer(hosts=[{"address": redis_url}], prefix=unique_prefix())
     default_timeout = redis_default_socket_timeout()
-    # With redis-py 8's 5 s default and channels-redis's 5 s block, which fires first (Redis's
-    # empty reply or the client's read timeout) is a race that Redis usually loses: the trap
-    # is real but not certain. Blocking one second longer than the read timeout shows it every
-    # time; the configured layer below keeps channels-redis's own 5 s block.
-    shows_the_trap = default_timeout is not None and default_timeout + 1 < IDLE
+    # The trap exists when redis-py's read timeout is not above channels-redis's block. At 5 s
+    # against 5 s, which fires first (Redis's empty reply or the read timeout) is a race that
+    # Redis usually loses, so this layer blocks a second longer to show the trap every time;
+    # the configured layer keeps channels-redis's own 5 s block.
+    shows_the_trap = (
+        default_timeout is not None and default_timeout <= RedisChannelLayer.brpop_timeout
+    )
     if shows_the_trap:
         on_defaults.brpop_timeout = default_timeout + 1
     layers = [
