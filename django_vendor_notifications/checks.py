@@ -176,6 +176,8 @@ def _check_numbers() -> list[CheckMessage]:
         "MAX_MESSAGE_BYTES",
         "RATE_LIMIT_BURST",
         "MAX_SOCKETS_PER_USER",
+        "SOCKET_QUEUE_FRAMES",
+        "SOCKET_QUEUE_BYTES",
     ):
         value = app_settings.get(key)
         if type(value) is not int or value < 1:
@@ -189,8 +191,9 @@ def _check_numbers() -> list[CheckMessage]:
             refuse(key, "a positive number of seconds")
     if not _is_number(app_settings.get("RATE_LIMIT_PER_SECOND"), minimum=0, inclusive=False):
         refuse("RATE_LIMIT_PER_SECOND", "a positive number")
-    if not _is_number(app_settings.get("TOKEN_EXPIRY_GRACE"), minimum=0, inclusive=True):
-        refuse("TOKEN_EXPIRY_GRACE", "a number of seconds >= 0")
+    for key in ("TOKEN_EXPIRY_GRACE", "GROUP_LINGER"):
+        if not _is_number(app_settings.get(key), minimum=0, inclusive=True):
+            refuse(key, "a number of seconds >= 0")
     for key in ("REVALIDATE_INTERVAL", "LAYER_CHECK_INTERVAL"):
         interval = app_settings.get(key)
         if interval is not None and not _is_number(interval, minimum=0, inclusive=False):

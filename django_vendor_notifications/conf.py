@@ -85,6 +85,13 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between the checks that the channel layer still delivers to this process's
     # sockets (Redis restarted, flushed or failed over); None turns the check off.
     "LAYER_CHECK_INTERVAL": 5.0,
+    # Seconds a server process stays in a channel-layer group after its last socket of that
+    # group has gone, so reconnecting sockets do not make it leave and join again.
+    "GROUP_LINGER": 1.0,
+    # Most pushes (frames) and bytes waiting to be sent to one socket. A socket that falls
+    # further behind drops the queued pushes and refills them from the database by id.
+    "SOCKET_QUEUE_FRAMES": 500,
+    "SOCKET_QUEUE_BYTES": 1024 * 1024,
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
@@ -245,6 +252,18 @@ class AppSettings:
     def LAYER_CHECK_INTERVAL(self) -> float | None:
         value = self.get("LAYER_CHECK_INTERVAL")
         return None if value is None else float(value)
+
+    @property
+    def GROUP_LINGER(self) -> float:
+        return float(self.get("GROUP_LINGER"))
+
+    @property
+    def SOCKET_QUEUE_FRAMES(self) -> int:
+        return int(self.get("SOCKET_QUEUE_FRAMES"))
+
+    @property
+    def SOCKET_QUEUE_BYTES(self) -> int:
+        return int(self.get("SOCKET_QUEUE_BYTES"))
 
     @property
     def ALLOW_MISSING_ORIGIN(self) -> bool:

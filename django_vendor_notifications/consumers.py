@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import secrets
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
-from . import auth, delivery, payloads, services, watchdog
+from . import auth, delivery, payloads, services
 from .conf import app_settings
+from .feed import Feed, Verdict
+from .hub import Hub, hub_for
+from .inbox import BROKEN, REPAIR, Inbox
 from .layers import is_layer_failure
 from .limits import TokenBucket, open_sockets
 from .protocol import (
@@ -29,7 +33,7 @@ from .protocol import (
 
 logger = logging.getLogger(__name__)
 
-open_session = database_sync_to_async(services.open_session)
+start_session = database_sync_to_async(services.start_session)
 unread_rows = database_sync_to_async(services.unread_rows)
 notifications_page = database_sync_to_async(services.notifications_page)
 cursor_page = database_sync_to_async(services.cursor_page)
@@ -43,40 +47,50 @@ rows_since = database_sync_to_async(services.rows_since)
 check_access = database_sync_to_async(services.check_access)
 authenticate = database_sync_to_async(auth.authenticate)
 
-#: How many recently sent notification ids a socket remembers to drop duplicates.
-RECENT_IDS = 1024
-#: Tries per group when joining (each bounded by LAYER_TIMEOUT as a whole).
-JOIN_ATTEMPTS = 3
-#: Seconds a message may take to handle, or a push to arrive after it was published, before
-#: the socket assumes its channel may have overflowed meanwhile (a client that stopped reading
-#: blocks send(); a burst outpaces the socket); it then catches up from the database
-#: CATCH_UP_AFTER seconds after the last such message.
-SLOW_DISPATCH = 1.0
+#: Seconds a socket waits, after the last sign that pushes may have been lost (a late push, a
+#: re-joined group), before it catches up from the database: one read after a burst, not one
+#: per late push.
 CATCH_UP_AFTER = 1.0
+#: Events the socket sends itself through its inbox, so they are handled in order.
+TOKEN_EXPIRED_EVENT = "vendor_notifications.token_expired"
+#: Handlers that touch no database or open their own thread hop: called directly, without the
+#: hop Channels makes before every handler to close stale database connections.
+OWN_HANDLERS = frozenset(
+    {
+        "websocket_connect",
+        "websocket_receive",
+        "websocket_disconnect",
+        "session_revalidate",
+        "reload_unread_notifications",
+    }
+)
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):
-    """One vendor-notification socket. See ``docs/protocol.md`` for every frame."""
+    """One vendor-notification socket. See ``docs/protocol.md`` for every frame.
+
+    The socket is not a channel-layer member itself: the process's ``hub`` holds the groups and
+    hands each event to the socket's ``inbox``; one loop per socket takes the client's messages
+    and those events in order and handles them here.
+    """
 
     session: services.Session | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.channel_layer_alias = app_settings.CHANNEL_LAYER
+        #: Names this socket in events (``exclude``) across every process.
+        self.socket_id = secrets.token_hex(8)
+        self.inbox = Inbox(app_settings.SOCKET_QUEUE_FRAMES, app_settings.SOCKET_QUEUE_BYTES)
+        self.hub: Hub | None = None
+        self.feed = Feed()
         self.accepted = False
-        # Newest notification id this socket has accounted for; pushes whose previous_id is
-        # newer reveal a gap (a full channel, a layer outage), filled from the database.
-        self.last_id = 0
-        self.recent_ids: deque[int] = deque(maxlen=RECENT_IDS)
-        self.housekeeping: asyncio.Task[None] | None = None
-        self.catch_up: asyncio.Task[None] | None = None
-        self.catch_up_due = 0.0
-        # Pushes, gap fills and catch-ups send in id order, one at a time.
-        self.delivering = asyncio.Lock()
         # Set once a socket is being closed on purpose: nothing more is delivered to it.
         self.closing = False
         self.counted_user_id: Any = None
         self.expires_at: float | None = None
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.catch_up_due = 0.0
         self.rate_limit = TokenBucket(
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
         )
@@ -94,42 +108,84 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.base_send = send
+        reader = asyncio.get_running_loop().create_task(self.read_client(receive))
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await self.inbox.get())
+        except StopConsumer:
+            pass
         except Exception as exc:
             if not is_layer_failure(exc):
                 raise
-            # The channel layer failed under an open socket (Redis went away): it can no
-            # longer receive pushes, so tell the client to come back and sync.
             logger.warning("Channel layer failed under a notification socket: %r", exc)
             await self.close_try_again_later()
+        finally:
+            reader.cancel()
+            self.release()
+
+    async def read_client(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Move the client's messages into the inbox, until it disconnects."""
+        try:
+            while True:
+                message = await receive()
+                self.inbox.put_client(message)
+                if message["type"] == "websocket.disconnect":
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Reading from a notification socket failed.")
+            self.inbox.put_client({"type": "websocket.disconnect", "code": 1006})
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        started = time.monotonic()
-        try:
-            await self.dispatch_now(message)
-        finally:
-            if time.monotonic() - started > SLOW_DISPATCH and self.session is not None:
-                # While this socket was stuck, its channel may have filled up, and a full
-                # channel drops the newest pushes: no later push would reveal that gap.
-                self.schedule_catch_up()
-
-    async def dispatch_now(self, message: dict[str, Any]) -> None:
-        # Pushes carry ready-made frames and touch no database, so they skip the worker-thread
-        # hop Channels makes before every handler to close stale database connections: that
-        # hop is most of the cost of a push.
-        if message["type"] == delivery.PUSH_EVENT:
+        kind = message["type"]
+        if kind == delivery.PUSH_EVENT:
             await self.forward_push(message)
-        elif message["type"] == delivery.BROADCAST_EVENT:
+        elif kind == delivery.BROADCAST_EVENT:
             await self.forward_broadcast(message)
-        elif message["type"].startswith("websocket.") or hasattr(
-            self, message["type"].replace(".", "_")
-        ):
+        elif message is REPAIR:
+            await self.fill_gap()
+        elif message is BROKEN:
+            await self.close_try_again_later()
+        elif kind == TOKEN_EXPIRED_EVENT:
+            if not self.closing:
+                await self.close_with(CloseCode.AUTHENTICATION_FAILED)
+        elif (handler := kind.replace(".", "_")) in OWN_HANDLERS:
+            await getattr(self, handler)(message)
+        elif hasattr(self, handler):
+            # A host's own event handler on a subclass: Channels' usual way.
             await super().dispatch(message)
         else:
             # An event this version does not know (a newer publisher, a host's typo) must not
             # take the socket down.
-            logger.warning("Ignoring unknown channel-layer event %r.", message["type"])
+            logger.warning("Ignoring unknown channel-layer event %r.", kind)
+
+    # --- the hub's side (hub.Member) -------------------------------------------------------
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        self.inbox.put_event(event)
+
+    def suspect_gap(self) -> None:
+        """Catch up from the database once CATCH_UP_AFTER has passed without another sign."""
+        loop = asyncio.get_running_loop()
+        self.catch_up_due = loop.time() + CATCH_UP_AFTER
+        if "catch_up" not in self.timers:
+            self.timers["catch_up"] = loop.call_later(CATCH_UP_AFTER, self.catch_up_when_due)
+
+    def catch_up_when_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        del self.timers["catch_up"]
+        if loop.time() < self.catch_up_due:
+            self.timers["catch_up"] = loop.call_at(self.catch_up_due, self.catch_up_when_due)
+        else:
+            self.inbox.request_repair()
+
+    def layer_failed(self) -> None:
+        # The client reconnects (4013) and recovers with ?since=.
+        self.inbox.break_down()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -141,8 +197,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol=handshake.get("subprotocol"))
         self.accepted = True
         user = self.scope.get("user")
-        # int(): daphne's WebSocket library (autobahn) refuses any close code whose type is not
-        # exactly int, an IntEnum included, and then closes with 1011 instead.
         if user is None or not user.is_authenticated:
             await self.close_with(CloseCode.AUTHENTICATION_FAILED)
             return
@@ -151,114 +205,97 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.counted_user_id = user.pk
         self.expires_at = handshake.get("expires_at")
-        session = await open_session(user)
-        if session is None:
+        loop = asyncio.get_running_loop()
+        snapshot_began = loop.time()
+        started = await start_session(user)
+        if started is None:
             await self.close_with(CloseCode.PERMISSION_DENIED)
             return
-        # Join before reading the snapshot: a notification committed in between then shows up
-        # in both, and recent_ids drops the second copy, rather than being missed.
-        if not await self.join_groups(session.groups):
+        session, rows = started
+        self.feed = Feed(session.last_id)
+        self.feed.remember(row["id"] for row in rows)
+        # After the snapshot: the hub hands over what its groups received since the snapshot
+        # began, or says it cannot (a group it just joined), and then the socket catches up.
+        complete = await self.subscribe(session, snapshot_began)
+        if complete is None:
             await self.close_try_again_later()
             return
         self.session = session
-        self.last_id = session.last_id
-        rows = await unread_rows(session.vendor_id)
-        self.remember(row["id"] for row in rows)
         await self.send_frame(payloads.unread_notifications_frame(rows, session.unread_counts))
-        self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
-        if app_settings.LAYER_CHECK_INTERVAL:
-            watchdog.watchdog_for(self.channel_layer_alias).watch(self)
+        self.arm_token_timer()
+        self.arm_revalidate_timer()
+        if not complete:
+            self.inbox.request_repair()
         await self.answer_since_parameter()
 
+    async def subscribe(self, session: services.Session, since: float) -> bool | None:
+        """Join the session's groups through the hub: whether the hub vouches for everything
+        since ``since``, or None when the channel layer is unreachable."""
+        if self.channel_layer is None:
+            return True
+        self.hub = hub_for(self.channel_layer)
+        try:
+            return await self.hub.subscribe(self, session.groups, since)
+        except Exception as exc:
+            if not is_layer_failure(exc):
+                raise
+            logger.warning("Could not join notification groups: %r", exc)
+            self.hub = None
+            return None
+
     async def disconnect(self, code: int) -> None:
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
-        if self.catch_up is not None:
-            self.catch_up.cancel()
-        with contextlib.suppress(RuntimeError):  # no running loop: nothing was watched
-            watchdog.watchdog_for(self.channel_layer_alias).forget(self)
+        self.release()
+
+    def release(self) -> None:
+        """Leave the hub's groups, stop the timers and free the user's socket slot (once)."""
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None
         if self.session is not None:
             groups, self.session = self.session.groups, None
-            with contextlib.suppress(Exception):
-                # Best effort: when Redis is away the membership simply expires.
-                for group in groups:
-                    await self.channel_layer.group_discard(group, self.channel_name)
+            if self.hub is not None:
+                self.hub.unsubscribe(self, groups)
 
-    async def join_groups(self, groups: Iterable[str]) -> bool:
-        """Join every group within LAYER_TIMEOUT; False when the layer is unreachable."""
-
-        async def join_all() -> None:
-            for group in groups:
-                for attempt in range(JOIN_ATTEMPTS):
-                    try:
-                        await self.channel_layer.group_add(group, self.channel_name)
-                        break
-                    except Exception as exc:
-                        # Right after Redis restarts, pooled connections fail once each.
-                        if attempt == JOIN_ATTEMPTS - 1 or not is_layer_failure(exc):
-                            raise
-                        await asyncio.sleep(0.05 * (attempt + 1))
-
-        try:
-            await asyncio.wait_for(join_all(), app_settings.LAYER_TIMEOUT)
-        except Exception as exc:
-            if not is_layer_failure(exc):
-                raise
-            logger.warning("Could not join notification groups: %r", exc)
-            return False
-        return True
-
-    async def keep_house(self) -> None:
-        """One timer per socket: re-join groups before group_expiry drops them, close when the
-        token has expired (after TOKEN_EXPIRY_GRACE) and re-check access every
-        REVALIDATE_INTERVAL."""
+    def arm_token_timer(self) -> None:
+        """Close with 4001 once the token has expired (after TOKEN_EXPIRY_GRACE)."""
+        if (timer := self.timers.pop("token", None)) is not None:
+            timer.cancel()
+        if self.expires_at is None:
+            return
         loop = asyncio.get_running_loop()
-        expiry = getattr(self.channel_layer, "group_expiry", None)
-        rejoin_every = expiry / 2 if expiry else math.inf
-        recheck_every = app_settings.REVALIDATE_INTERVAL or math.inf
-        next_rejoin = loop.time() + rejoin_every
-        next_recheck = loop.time() + recheck_every
-        while self.session is not None and not self.closing:
-            token_left = math.inf
-            if self.expires_at is not None:
-                token_left = self.expires_at + app_settings.TOKEN_EXPIRY_GRACE - time.time()
-            now = loop.time()
-            wait = min(next_rejoin - now, next_recheck - now, token_left)
-            if wait > 0:
-                await asyncio.sleep(min(wait, 3600))
-                continue
-            if token_left <= 0:
-                await self.close_with(CloseCode.AUTHENTICATION_FAILED)
-            elif now >= next_rejoin:
-                next_rejoin = now + rejoin_every
-                if not await self.join_groups(self.session.groups):
-                    await self.close_try_again_later()
-            else:
-                next_recheck = now + recheck_every
-                await self.session_revalidate({})
+        left = self.expires_at + app_settings.TOKEN_EXPIRY_GRACE - time.time()
+        self.timers["token"] = loop.call_later(
+            max(left, 0), self.inbox.put_event, {"type": TOKEN_EXPIRED_EVENT}
+        )
 
-    async def heal(self) -> None:
-        """The channel layer may have forgotten this socket (see ``watchdog``): join again,
-        then fill any gap from the database."""
-        if self.session is None or self.closing:
-            return
-        if not await self.join_groups(self.session.groups):
-            await self.close_try_again_later()
-            return
-        self.schedule_catch_up()
+    def arm_revalidate_timer(self) -> None:
+        """Re-check access every REVALIDATE_INTERVAL (a custom policy may change unseen)."""
+        interval = app_settings.REVALIDATE_INTERVAL
+        if interval:
+            self.timers["revalidate"] = asyncio.get_running_loop().call_later(
+                interval, self.revalidate_when_due
+            )
+
+    def revalidate_when_due(self) -> None:
+        self.inbox.put_event({"type": delivery.REVALIDATE_EVENT})
+        self.arm_revalidate_timer()
 
     async def close_try_again_later(self) -> None:
+        if self.closing:
+            return
         with contextlib.suppress(Exception):
             if not self.accepted:
                 await self.accept()
+                self.accepted = True
             await self.close_with(CloseCode.TRY_AGAIN_LATER)
 
     async def close_with(self, code: CloseCode) -> None:
         self.closing = True
-        # A plain int: daphne's WebSocket library rejects an IntEnum and would send 1011.
+        # A plain int: daphne's WebSocket library (autobahn) refuses any close code whose type
+        # is not exactly int, an IntEnum included, and then closes with 1011 instead.
         await self.close(code=int(code))
 
     async def answer_since_parameter(self) -> None:
@@ -363,7 +400,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         """The vendor's other sockets (tabs, staff) update their badges; this socket gets the
         reply to its own request instead."""
         assert self.session is not None
-        event = delivery.push_event(payloads.encode(frame), exclude=self.channel_name)
+        event = delivery.push_event(payloads.encode(frame), exclude=self.socket_id)
         await delivery.asend_event(delivery.vendor_group(self.session.vendor_id), event)
 
     async def action_load_more(self, request: Request) -> payloads.Frame:
@@ -397,10 +434,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                 ErrorCode.INVALID_FIELD, "'token' is not a valid access token of this user."
             )
         self.expires_at = result.expires_at
-        if self.housekeeping is not None:
-            # Wake the timer so it sleeps until the new expiry.
-            self.housekeeping.cancel()
-            self.housekeeping = asyncio.get_running_loop().create_task(self.keep_house())
+        self.arm_token_timer()
         return {"action": "refresh_token", "status": "success", "expires_at": result.expires_at}
 
     async def action_sync(self, request: Request) -> payloads.Frame:
@@ -409,76 +443,42 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def sync_frame(self, since_id: int) -> payloads.Frame:
         assert self.session is not None
         rows, has_more = await rows_since(self.session.vendor_id, since_id)
-        self.remember(row["id"] for row in rows)
+        self.feed.remember(row["id"] for row in rows)
         return payloads.sync_frame(since_id, rows, has_more)
 
     # --- channel-layer events --------------------------------------------------------------
 
     async def forward_push(self, event: dict[str, Any]) -> None:
-        if event.get("exclude") == self.channel_name or self.session is None or self.closing:
+        if self.session is None or self.closing:
             return
-        notification_id = event.get("id")
-        if notification_id is None:
+        if "id" not in event:
+            # A read-state change of another socket of the vendor: no id to account for.
             await self.send(text_data=event["text"])
             return
-        if time.time() - event.get("sent_at", math.inf) > SLOW_DISPATCH:
-            # A push this late waited behind a backlog in the socket's channel; a full channel
-            # drops the newest pushes, and nothing later might reveal them.
-            self.schedule_catch_up()
-        async with self.delivering:
-            if event["previous_id"] > self.last_id:
-                # A notification before this one never reached this socket: send what is
-                # missing, this one included, from the database.
-                await self.fill_gap()
-            elif notification_id not in self.recent_ids:
-                self.remember((notification_id,))
-                await self.send(text_data=event["text"])
+        verdict = self.feed.judge_push(event)
+        if verdict is Verdict.SEND:
+            await self.send(text_data=event["text"])
+        elif verdict is Verdict.FILL_GAP:
+            # A notification before this one never reached this socket: send what is missing,
+            # this one included, from the database.
+            await self.fill_gap()
 
     async def forward_broadcast(self, event: dict[str, Any]) -> None:
         if self.session is None or self.closing:
             return
-        notification_id = event["ids"].get(str(self.session.vendor_id))
-        if notification_id is None or notification_id in self.recent_ids:
-            return
-        self.remember((notification_id,))
-        text = (
-            event["template"]
-            .replace(delivery.ID_PLACEHOLDER, str(notification_id), 1)
-            .replace(delivery.VENDOR_PLACEHOLDER, payloads.encode(self.session.vendor_id), 1)
-        )
-        await self.send(text_data=text)
+        vendor_id = self.session.vendor_id
+        text = self.feed.broadcast_text(event, payloads.encode(vendor_id), str(vendor_id))
+        if text is not None:
+            await self.send(text_data=text)
 
     async def fill_gap(self) -> None:
-        """Send every notification after last_id, as the pushes this socket missed."""
-        assert self.session is not None
-        has_more = True
-        while has_more and self.session is not None and not self.closing:
-            rows, has_more = await rows_since(self.session.vendor_id, self.last_id)
-            for row in rows:
-                fresh = row["id"] not in self.recent_ids
-                self.remember((row["id"],))
-                if fresh:
-                    await self.send_frame(payloads.new_notification_frame(row))
-
-    def schedule_catch_up(self) -> None:
-        """Fill any gap from the database once the socket has kept up for CATCH_UP_AFTER."""
-        self.catch_up_due = time.monotonic() + CATCH_UP_AFTER
-        if self.catch_up is None or self.catch_up.done():
-            self.catch_up = asyncio.get_running_loop().create_task(self.catch_up_later())
-
-    async def catch_up_later(self) -> None:
-        # Never cancelled midway (only on disconnect): a fill cut short could leave an id
-        # remembered but unsent.
-        while (wait := self.catch_up_due - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
-        async with self.delivering:
-            if self.session is not None and not self.closing:
-                await self.fill_gap()
-
-    def remember(self, notification_ids: Iterable[int]) -> None:
-        for notification_id in notification_ids:
-            self.recent_ids.append(notification_id)
-            self.last_id = max(self.last_id, notification_id)
+        """Send every notification after the feed's last id, as the pushes this socket missed."""
+        while self.session is not None and not self.closing:
+            rows, has_more = await rows_since(self.session.vendor_id, self.feed.last_id)
+            for row in self.feed.unsent(rows):
+                await self.send_frame(payloads.new_notification_frame(row))
+            if not has_more:
+                return
 
     async def session_revalidate(self, event: dict[str, Any]) -> None:
         """Close the socket (4001/4003) when its user has lost access since it connected."""

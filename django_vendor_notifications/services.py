@@ -57,6 +57,15 @@ def open_session(user: Any) -> Session | None:
     return Session(user_id=user.pk, vendor_id=vendor_id, last_id=last_id, unread_counts=counts)
 
 
+def start_session(user: Any) -> tuple[Session, list[dict[str, Any]]] | None:
+    """Everything a socket's connect reads, in one call (one thread hop): the Session and the
+    unread snapshot. None when ``user`` may not read notifications."""
+    session = open_session(user)
+    if session is None:
+        return None
+    return session, unread_rows(session.vendor_id)
+
+
 def entitled_vendor_id(user: Any) -> Any | None:
     """The pk of the vendor whose notifications ``user`` may read, or None."""
     policy = get_access_policy()

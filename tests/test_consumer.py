@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -508,17 +509,24 @@ async def test_notify_is_pushed_to_owner_and_staff(
         await staff_socket.disconnect()
 
 
-async def test_disconnect_discards_groups(
+async def test_the_process_leaves_the_groups_a_linger_after_the_last_socket(
     owner: Any, vendor: Vendor, access_token: str, channel_layer: Any
 ) -> None:
-    communicator, _ = await connect(access_token)
     groups = (
         delivery.user_group(owner.pk),
         delivery.broadcast_group(),
         delivery.vendor_group(vendor.pk),
     )
-    assert all(len(channel_layer.groups.get(group, {})) == 1 for group in groups)
-    await communicator.disconnect()
+    with vendor_settings(GROUP_LINGER=0.3):
+        first, _ = await connect(access_token)
+        second, _ = await connect(access_token)
+        # One membership per process, whatever the number of its sockets.
+        assert all(len(channel_layer.groups.get(group, {})) == 1 for group in groups)
+        await first.disconnect()
+        await second.disconnect()
+        # Still a member during the linger: a reconnecting socket finds the groups held.
+        assert all(len(channel_layer.groups.get(group, {})) == 1 for group in groups)
+        await asyncio.sleep(0.6)
     assert all(not channel_layer.groups.get(group) for group in groups)
     # A push after the socket is gone neither fails nor raises.
     notification = await database_sync_to_async(services.notify)(vendor, "after")

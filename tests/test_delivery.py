@@ -30,7 +30,7 @@ from redis.asyncio import Connection as RedisConnection
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from django_vendor_notifications import consumers, delivery, payloads, services, watchdog
+from django_vendor_notifications import consumers, delivery, hub, payloads, services
 from django_vendor_notifications.models import Notification
 from tests.conftest import access_token_for, communicator_for, make_user, vendor_settings
 from tests.settings import channel_layer_config
@@ -365,7 +365,7 @@ async def test_a_late_push_makes_the_socket_catch_up_on_dropped_newer_ones(
     late = await create_silently(vendor, "waited behind a backlog")
     dropped = await create_silently(vendor, "the newest push, dropped: nothing comes after it")
 
-    await publish_push(late, previous_id=0, sent_seconds_ago=consumers.SLOW_DISPATCH + 1)
+    await publish_push(late, previous_id=0, sent_seconds_ago=hub.LATE_EVENT + 1)
 
     assert await received_ids(socket, 1) == [late.pk]
     # Once the socket has kept up for CATCH_UP_AFTER, it fills the gap from the database.
@@ -463,11 +463,12 @@ async def test_sockets_rejoin_and_catch_up_when_redis_forgets_their_groups(
     prefix = unique_prefix()
     config = channel_layer_config("redis", prefix=prefix)
     with override_settings(CHANNEL_LAYERS={"default": config}), vendor_settings(
-        LAYER_CHECK_INTERVAL=0.2
+        LAYER_CHECK_INTERVAL=0.2, GROUP_LINGER=0.1
     ):
         sockets = [(await open_socket(user))[0] for user in (vendor.user, vendor.user)]
         await asyncio.sleep(0.5)  # the watchdog's canary has joined its group
-        dog = watchdog.watchdog_for("default")
+        process_hub = hub.hub_for(get_channel_layer())
+        dog = process_hub.probe
         assert dog.misses == 0
 
         assert await forget_everything(prefix) > 0
@@ -486,7 +487,10 @@ async def test_sockets_rejoin_and_catch_up_when_redis_forgets_their_groups(
         await assert_silent(*sockets)
         assert dog.misses == 1
         await disconnect(*sockets)
-        assert dog.task is None
+        await asyncio.sleep(0.6)
+        # The process left its groups after the linger, and no probe outlives them.
+        assert process_hub.groups == {}
+        assert process_hub.maintenance is not None and process_hub.maintenance.done()
         await close_layer()
 
 
@@ -494,7 +498,7 @@ async def test_the_probe_does_nothing_while_the_layer_delivers(redis_layer: str,
                                                                vendor: Vendor) -> None:
     with vendor_settings(LAYER_CHECK_INTERVAL=0.1):
         socket, _ = await open_socket(vendor.user)
-        dog = watchdog.watchdog_for("default")
+        dog = hub.hub_for(get_channel_layer()).probe
         await asyncio.sleep(1)
         assert dog.sent >= 3
         assert dog.misses == 0

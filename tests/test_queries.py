@@ -29,6 +29,9 @@ from tests.testapp.models import Vendor
 # unread counts in one UNION ALL query, and the unread snapshot.
 OWNER_CONNECT_QUERIES = 4
 STAFF_CONNECT_QUERIES = 5
+# After the first frame, a socket whose groups the process had to join (it held none of them
+# when the snapshot was read) catches up by id: one query, off the connect's latency path.
+COLD_GROUP_CATCH_UP_QUERIES = 1
 # mark_read: the UPDATE, then the unread count for the other sockets (or, when nothing changed,
 # whether the notification exists at all).
 MARK_READ_QUERIES = 2
@@ -104,18 +107,31 @@ class WorkerQueries:
         return len(self.queries)
 
 
-async def measure_socket(token: str, notification_id: int) -> dict[str, int]:
-    """Query counts of connect, mark_read, load_more and a reload on one real socket."""
-    counts: dict[str, int] = {}
+async def connect_counting(token: str) -> tuple[WebsocketCommunicator, int]:
+    """A connected socket and the queries its connect made, up to and after its first frame
+    (a catch-up after a group the process had to join is given the time to run)."""
     communicator: WebsocketCommunicator = communicator_for(token)
     async with WorkerQueries() as queries:
         connected, _ = await communicator.connect()
         assert connected
         first = await communicator.receive_json_from(timeout=10)
+        assert await communicator.receive_nothing(timeout=0.2)
     assert first["action"] == "unread_notifications"
     assert first["notifications"], "the snapshot must not be empty, or nothing is measured"
     assert first["unread_total"] > 0
-    counts["connect"] = queries.count
+    return communicator, queries.count
+
+
+async def measure_socket(token: str, notification_id: int) -> dict[str, int]:
+    """Query counts of connect, mark_read, load_more and a reload on one real socket.
+
+    The connect counted is one to groups the process already holds (another socket of the
+    same user is open), as most connects are; the first socket's connect makes one query more.
+    """
+    counts: dict[str, int] = {}
+    first_socket, counts["first_connect"] = await connect_counting(token)
+    communicator, counts["connect"] = await connect_counting(token)
+    await first_socket.disconnect()
 
     one = {"notification_id": notification_id}
     steps: list[tuple[str, dict[str, Any], str]] = [
@@ -157,7 +173,11 @@ def scaled(request: pytest.FixtureRequest, vendor: Vendor) -> list[int]:
 async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(owner)
     counts = await measure_socket(token, scaled[-1])
-    assert counts == {"connect": OWNER_CONNECT_QUERIES, **ACTION_QUERIES}
+    assert counts == {
+        "first_connect": OWNER_CONNECT_QUERIES + COLD_GROUP_CATCH_UP_QUERIES,
+        "connect": OWNER_CONNECT_QUERIES,
+        **ACTION_QUERIES,
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,7 +185,11 @@ async def test_owner_socket_queries(owner: Any, scaled: list[int], channel_layer
 async def test_staff_socket_queries(staff: Any, scaled: list[int], channel_layer: Any) -> None:
     token = access_token_for(staff)
     counts = await measure_socket(token, scaled[0])
-    assert counts == {"connect": STAFF_CONNECT_QUERIES, **ACTION_QUERIES}
+    assert counts == {
+        "first_connect": STAFF_CONNECT_QUERIES + COLD_GROUP_CATCH_UP_QUERIES,
+        "connect": STAFF_CONNECT_QUERIES,
+        **ACTION_QUERIES,
+    }
 
 
 # --- the same paths through the service functions ----------------------------------------

@@ -394,9 +394,12 @@ def server_with_small_channels(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
     django_db_setup: None,
 ) -> Iterator[AsgiServer]:
-    """A server whose sockets' channels hold CAPACITY messages, logging at INFO, where
-    channels-redis reports the messages it drops to full channels."""
-    env = {**server_env("redis", layer_config={"capacity": CAPACITY}), "TEST_LOG_LEVEL": "INFO"}
+    """A server whose sockets' inboxes hold CAPACITY pushes, logging at INFO, where the
+    consumer reports the pushes it drops from a full inbox."""
+    env = {
+        **server_env("redis", vendor_settings={"SOCKET_QUEUE_FRAMES": CAPACITY}),
+        "TEST_LOG_LEVEL": "INFO",
+    }
     server = launch_server(ServerKind(request.param, "redis"), env,
                            tmp_path_factory.mktemp("slow-reader"))
     try:
@@ -421,7 +424,7 @@ async def test_a_client_that_stops_reading_gets_everything_once_it_reads_again(
         # Large frames fill the socket buffers quickly, so a server that applies backpressure
         # stops taking messages from the socket's channel and the channel overflows.
         publisher = await Publisher.start(server, vendor, size=64_000, pause=0)
-        stderr = await publisher.finish()
+        await publisher.finish()
         await asyncio.sleep(1)
         held_while_paused = len(paused.ids)
         paused.reading.set()
@@ -430,14 +433,14 @@ async def test_a_client_that_stops_reading_gets_everything_once_it_reads_again(
         stop.set()
         await asyncio.gather(*running)
 
-    overflowed = "over capacity" in stderr
-    report(f"stopped reading on {server.kind.name}", channel_overflowed=overflowed,
+    overflowed = "dropped its queued pushes" in server.log()
+    report(f"stopped reading on {server.kind.name}", inbox_overflowed=overflowed,
            held_while_paused=held_while_paused, paused_connections=paused.connections,
            duplicate_frames=[client.duplicate_frames for client in clients],
            caught_up_seconds=round(recovery, 2))
     assert_exactly_once_by_id(clients, set(publisher.ids))
     assert held_while_paused < COUNT
     if server.kind.name == "uvicorn":
-        # uvicorn waits for the client before taking the next message: the channel overflowed
-        # and the pushes it dropped came back through gap repair.
+        # uvicorn waits for the client before taking the next message: the socket's inbox
+        # overflowed and the pushes it dropped came back through gap repair.
         assert overflowed
