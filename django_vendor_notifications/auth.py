@@ -5,6 +5,11 @@
 ``get_user()`` honours ``USER_ID_CLAIM``/``USER_ID_FIELD`` and inactive users. The middleware
 never closes a connection: it puts ``scope["user"]`` (``AnonymousUser`` when the token is
 missing or bad) and the consumer accepts, then closes with 4001, so a browser sees the code.
+
+The token is checked once, in the first thread hop that needs the user: the
+NotificationConsumer's connect reads the user, the vendor and the inbox in a single hop; any
+other consumer gets ``scope["user"]`` resolved before its first message, as Channels'
+``AuthMiddleware`` does.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.utils.functional import SimpleLazyObject
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
@@ -80,17 +86,66 @@ def user_for_token(raw_token: str | None) -> Any:
     return authenticate(raw_token).user
 
 
+class Handshake:
+    """A socket's token, checked on first use, and how the client offered it.
+
+    ``scope[SCOPE_KEY]`` holds one; ``scope["user"]`` is its lazy ``user``. The check runs in
+    whichever worker thread first reads the user (database access is not allowed on the
+    event loop); the token is forgotten once checked, so nothing downstream can log it.
+    """
+
+    def __init__(self, raw_token: str | None, subprotocol: str | None) -> None:
+        self._raw_token = raw_token
+        self._result: Authentication | None = None
+        self.subprotocol = subprotocol
+        #: Set by a consumer that checks the token in its own thread hop (see the middleware).
+        self.checked_by_consumer = False
+        self.user = SimpleLazyObject(lambda: self.authentication().user)
+
+    @property
+    def checked(self) -> bool:
+        return self._result is not None
+
+    def authentication(self) -> Authentication:
+        """Who the token belongs to; checks it the first time (may query the database)."""
+        if self._result is None:
+            self._result = authenticate(self._raw_token)
+            self._raw_token = None
+        return self._result
+
+    @property
+    def expires_at(self) -> int | None:
+        """The token's "exp" claim once checked, else None."""
+        return self._result.expires_at if self._result is not None else None
+
+
 class JWTAuthMiddleware(BaseMiddleware):
     """Sets ``scope["user"]`` from the access token of a WebSocket handshake."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
-        raw_token, subprotocol = token_from_scope(scope)
-        result = await database_sync_to_async(authenticate)(raw_token)
-        scope["user"] = result.user
-        # The token itself is not kept: nothing downstream can log it.
-        scope[SCOPE_KEY] = {"expires_at": result.expires_at, "subprotocol": subprotocol}
-        return await super().__call__(scope, receive, send)
+        handshake = Handshake(*token_from_scope(scope))
+        scope[SCOPE_KEY] = handshake
+        scope["user"] = handshake.user
+
+        async def receive_after_check() -> Any:
+            # Before the first message reaches the app, unless its consumer checks the token
+            # itself (the NotificationConsumer does, together with its other connect queries).
+            message = await receive()
+            if not handshake.checked and not handshake.checked_by_consumer:
+                await database_sync_to_async(handshake.authentication)()
+            return message
+
+        return await super().__call__(scope, receive_after_check, send)
+
+
+async def resolve_user(scope: dict[str, Any]) -> Any:
+    """``scope["user"]``, with its token checked: for code between the middleware and the
+    consumer that needs the user before the first message (a logging middleware, say)."""
+    handshake = scope.get(SCOPE_KEY)
+    if isinstance(handshake, Handshake) and not handshake.checked:
+        await database_sync_to_async(handshake.authentication)()
+    return scope.get("user")
 
 
 def JWTAuthMiddlewareStack(inner: Any) -> JWTAuthMiddleware:  # noqa: N802 - Channels' naming

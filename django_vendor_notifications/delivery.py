@@ -14,6 +14,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.apps import apps
+from django.db import router, transaction
 
 from .conf import app_settings
 
@@ -46,6 +48,14 @@ def vendor_group(vendor_id: Any) -> str:
 
 def broadcast_group() -> str:
     return app_settings.BROADCAST_GROUP
+
+
+def after_commit(callback: Any) -> None:
+    """Run ``callback`` once the notification table's transaction commits (now, outside one):
+    a push must never announce a row that a rollback takes back."""
+    # Looked up, not imported: this module stays importable before the app registry is ready.
+    notification_model = apps.get_model("django_vendor_notifications", "Notification")
+    transaction.on_commit(callback, using=router.db_for_write(notification_model))
 
 
 def channel_layer() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from .conf import app_settings
 
@@ -55,12 +55,23 @@ class VendorAccessPolicy:
             return vendor_model._default_manager.filter(owns).order_by("pk").first()
         # One query for both cases; a user who owns a vendor acts for it even if they are
         # also staff somewhere else.
-        return (
+        vendors = (
             vendor_model._default_manager.filter(owns | Q(**{staff_lookup: user}))
             .annotate(_vn_owned=ExpressionWrapper(owns, output_field=BooleanField()))
             .order_by("-_vn_owned", "pk")
-            .first()
         )
+        permission_lookup = app_settings.STAFF_PERMISSION_LOOKUP
+        if permission_lookup is not None:
+            # The role check rides along, so a staff member's connect costs no extra query
+            # (read back by has_vendor_role_permission).
+            role_allows = vendor_model._default_manager.filter(
+                pk=OuterRef("pk"), **{staff_lookup: user, permission_lookup: True}
+            )
+            vendors = vendors.annotate(_vn_role_allows=Exists(role_allows))
+        vendor = vendors.first()
+        if vendor is not None:
+            vendor._vn_checked_for = user.pk
+        return vendor
 
     def is_owner(self, user: Any, vendor: models.Model) -> bool:
         owner_field = vendor._meta.get_field(app_settings.VENDOR_OWNER_FIELD)
@@ -71,6 +82,10 @@ class VendorAccessPolicy:
         staff_lookup = app_settings.VENDOR_STAFF_LOOKUP
         if staff_lookup is None:
             return False
+        if getattr(vendor, "_vn_checked_for", None) == user.pk:
+            answered = getattr(vendor, "_vn_role_allows", None)
+            if answered is not None:
+                return bool(answered)
         permission_lookup = app_settings.STAFF_PERMISSION_LOOKUP
         vendors = type(vendor)._default_manager.filter(pk=vendor.pk)
         if permission_lookup is None:

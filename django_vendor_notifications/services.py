@@ -14,8 +14,8 @@ from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import models, router, transaction
-from django.db.models import CharField, Count, F, Subquery, Value
+from django.db import models
+from django.db.models import CharField, Count, F, IntegerField, Subquery, Value
 from django.utils import timezone
 
 from . import delivery, payloads, signals
@@ -57,13 +57,35 @@ def open_session(user: Any) -> Session | None:
     return Session(user_id=user.pk, vendor_id=vendor_id, last_id=last_id, unread_counts=counts)
 
 
-def start_session(user: Any) -> tuple[Session, list[dict[str, Any]]] | None:
-    """Everything a socket's connect reads, in one call (one thread hop): the Session and the
-    unread snapshot. None when ``user`` may not read notifications."""
-    session = open_session(user)
-    if session is None:
-        return None
-    return session, unread_rows(session.vendor_id)
+@dataclass(frozen=True)
+class Started:
+    """What a socket's connect reads: its Session and the unread snapshot, newest first."""
+
+    session: Session
+    unread_rows: list[dict[str, Any]]
+
+
+def start_session(user: Any) -> Started | CloseCode:
+    """Everything a socket's connect needs from the database, in one call (one thread hop):
+    the user behind the token, the vendor they may read, and that vendor's newest id, unread
+    counts and unread snapshot. At most three queries with the default access policy.
+
+    ``user`` may be the lazy user of :class:`~.auth.Handshake`: its token is checked here, in
+    the same hop. Returns the close code instead when the socket may not stay.
+    """
+    if user is None or not user.is_authenticated:
+        return CloseCode.AUTHENTICATION_FAILED
+    vendor_id = entitled_vendor_id(user)
+    if vendor_id is None:
+        return CloseCode.PERMISSION_DENIED
+    state = inbox_state(vendor_id)
+    session = Session(
+        user_id=user.pk,
+        vendor_id=vendor_id,
+        last_id=state.newest_id,
+        unread_counts=state.unread_counts,
+    )
+    return Started(session, state.unread_rows)
 
 
 def entitled_vendor_id(user: Any) -> Any | None:
@@ -139,6 +161,59 @@ def _unread_count_rows(vendor_id: Any) -> Any:
         .annotate(n=Count("id"))
         .values_list("label", "n")
     )
+
+
+@dataclass(frozen=True)
+class InboxState:
+    newest_id: int
+    unread_counts: dict[str, int]
+    unread_rows: list[dict[str, Any]]
+
+
+#: The columns of inbox_state()'s union, in the order every arm selects them. All are aliases
+#: (a model field name cannot be one), so each arm lists them alike on every Django version.
+_STATE_COLUMNS = tuple(f"_vn_{name}" for name in (*payloads.ITEM_FIELDS, "kind", "n"))
+
+
+def inbox_state(vendor_id: Any) -> InboxState:
+    """The vendor's newest id (0 for none), unread counts and unread snapshot (newest first,
+    at most UNREAD_LIMIT), in one query: a UNION ALL of three index lookups, so a connect
+    pays one round trip for what newest_id_and_unread_counts() and unread_rows() read."""
+    unread = Notification.objects.for_vendor(vendor_id).unread()
+    # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
+    # (SQLite refuses it), inside an IN subquery it is.
+    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
+    snapshot = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
+    counts = unread.order_by().values("category")
+    newest = Notification.objects.filter(
+        pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1])
+    ).order_by()
+    null_item = {name: Value(None, output_field=CharField()) for name in payloads.ITEM_FIELDS}
+    arms = (
+        # The first arm's columns decide how values are read back (JSON, datetimes).
+        _state_arm(snapshot, "item", {name: F(name) for name in payloads.ITEM_FIELDS}, None),
+        _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
+        _state_arm(newest, "newest", {**null_item, "id": F("id")}, None),
+    )
+    newest_id, unread_counts, rows = 0, {}, []
+    for values in arms[0].union(*arms[1:], all=True).order_by():
+        row = dict(zip(payloads.ITEM_FIELDS, values[: len(payloads.ITEM_FIELDS)], strict=True))
+        kind, n = values[-2:]
+        if kind == "item":
+            rows.append(row)
+        elif kind == "count":
+            unread_counts[row["category"]] = n
+        else:
+            newest_id = int(row["id"] or 0)
+    rows.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
+    return InboxState(newest_id, dict(sorted(unread_counts.items())), rows)
+
+
+def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Count | None) -> Any:
+    columns = dict(zip(_STATE_COLUMNS, (*item.values(), Value(kind), count), strict=True))
+    if count is None:
+        columns[_STATE_COLUMNS[-1]] = Value(None, output_field=IntegerField())
+    return rows.annotate(**columns).values_list(*_STATE_COLUMNS)
 
 
 def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
@@ -247,7 +322,7 @@ def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
         == 1
     )
     if newly_read:
-        after_commit(partial(signals.send_read, vendor_id, [notification_id]))
+        delivery.after_commit(partial(signals.send_read, vendor_id, [notification_id]))
         unread_total = Notification.objects.for_vendor(vendor_id).unread().count()
         return MarkReadResult(found=True, newly_read=True, unread_total=unread_total)
     return MarkReadResult(found=mine.exists())
@@ -280,7 +355,7 @@ def mark_all_read(vendor_id: Any, category: str | None = None) -> MarkAllReadRes
             .order_by("id")
             .values_list("id", flat=True)
         )
-        after_commit(partial(signals.send_read, vendor_id, ids))
+        delivery.after_commit(partial(signals.send_read, vendor_id, ids))
     return MarkAllReadResult(updated=updated, unread_counts=unread_counts(vendor_id))
 
 
@@ -395,7 +470,9 @@ def notify(
         notification_id=notification.pk,
         previous_id=previous_id,
     )
-    after_commit(partial(publish_created, delivery.vendor_group(vendor_id), event, [notification]))
+    delivery.after_commit(
+        partial(publish_created, delivery.vendor_group(vendor_id), event, [notification])
+    )
     return notification
 
 
@@ -453,7 +530,9 @@ def notify_many(
         "template": template,
         "ids": {str(n.vendor_id): n.pk for n in notifications},
     }
-    after_commit(partial(publish_created, delivery.broadcast_group(), event, notifications))
+    delivery.after_commit(
+        partial(publish_created, delivery.broadcast_group(), event, notifications)
+    )
     return notifications
 
 
@@ -482,11 +561,6 @@ def _validated(
     if context is not None and not isinstance(context, Mapping):
         raise TypeError("context must be a mapping (it is sent as a JSON object).")
     return category, dict(context or {})
-
-
-def after_commit(callback: Any) -> None:
-    """Run ``callback`` once the notification table's transaction commits (now, outside one)."""
-    transaction.on_commit(callback, using=router.db_for_write(Notification))
 
 
 def _pk(vendor: models.Model | Any) -> Any:

@@ -134,9 +134,7 @@ def role_model_of(vendor_model: type[models.Model]) -> Any:
 
 def revalidate_later(group: str) -> None:
     """Ask ``group``'s sockets to re-check their access once the current transaction commits."""
-    from .services import after_commit
-
-    after_commit(lambda: delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT}))
+    delivery.after_commit(lambda: delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT}))
 
 
 def user_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:

@@ -116,6 +116,19 @@ async def communicator(
     await communicator.disconnect()
 
 
+async def settle(communicator: WebsocketCommunicator) -> None:
+    """Wait until a connected socket has finished what its connect left for after the first
+    frame (joining groups, a catch-up from the database by id).
+
+    Two round trips: the socket handles messages in order, and what its connect queued comes
+    before the second request at the latest.
+    """
+    for _ in range(2):
+        await communicator.send_json_to({"action": "get_unread_counts"})
+        frame = await communicator.receive_json_from(timeout=5)
+        assert frame["action"] == "get_unread_counts", frame
+
+
 def vendor_settings(**overrides: Any) -> override_settings:
     """override_settings for some VENDOR_NOTIFICATIONS keys, keeping the others."""
     return override_settings(VENDOR_NOTIFICATIONS={**settings.VENDOR_NOTIFICATIONS, **overrides})

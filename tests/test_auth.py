@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.backends import TokenBackend
@@ -15,8 +16,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from django_vendor_notifications.auth import (
     SCOPE_KEY,
+    Handshake,
     JWTAuthMiddleware,
     JWTAuthMiddlewareStack,
+    resolve_user,
     token_from_scope,
     user_for_token,
 )
@@ -203,23 +206,35 @@ def test_query_string_token_can_be_turned_off() -> None:
 
 
 class ScopeRecorder:
-    """An inner ASGI app that keeps the scope it was called with."""
+    """An inner ASGI app that keeps the scope it was called with and reads its first message,
+    as a consumer does before connect()."""
 
     def __init__(self) -> None:
         self.scope: dict[str, Any] | None = None
+        self.first_message: dict[str, Any] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
+        self.first_message = await receive()
+
+
+async def websocket_connect() -> dict[str, Any]:
+    return {"type": "websocket.connect"}
+
+
+async def scope_through_middleware(scope: dict[str, Any]) -> dict[str, Any]:
+    inner = ScopeRecorder()
+    await JWTAuthMiddleware(inner)(scope, websocket_connect, None)
+    assert inner.scope is not None
+    assert inner.first_message == {"type": "websocket.connect"}
+    # The middleware copies the scope instead of changing the server's.
+    assert "user" not in scope
+    return inner.scope
 
 
 async def user_through_middleware(query_string: bytes) -> Any:
-    inner = ScopeRecorder()
     scope = {"type": "websocket", "path": "/", "query_string": query_string}
-    await JWTAuthMiddleware(inner)(scope, None, None)
-    assert inner.scope is not None
-    # The middleware copies the scope instead of changing the server's.
-    assert "user" not in scope
-    return inner.scope["user"]
+    return (await scope_through_middleware(scope))["user"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -242,12 +257,56 @@ async def test_middleware_uses_custom_token_query_parameter(owner: Any) -> None:
 @pytest.mark.django_db(transaction=True)
 async def test_middleware_records_expiry_and_subprotocol_not_the_token(owner: Any) -> None:
     token = AccessToken.for_user(owner)
-    inner = ScopeRecorder()
     scope = {"type": "websocket", "path": "/", "subprotocols": ["bearer", str(token)]}
-    await JWTAuthMiddleware(inner)(scope, None, None)
+    handshake = (await scope_through_middleware(scope))[SCOPE_KEY]
+    assert isinstance(handshake, Handshake)
+    assert handshake.user.pk == owner.pk
+    assert (handshake.expires_at, handshake.subprotocol) == (token["exp"], "bearer")
+    # Checked and forgotten: nothing downstream can log it.
+    assert str(token) not in repr(vars(handshake))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_consumer_may_check_the_token_in_its_own_thread_hop(owner: Any) -> None:
+    """The NotificationConsumer reads the user together with the rest of its connect: the
+    middleware then spends no thread hop (and no query) of its own."""
+
+    class ChecksItself(ScopeRecorder):
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            scope[SCOPE_KEY].checked_by_consumer = True
+            await super().__call__(scope, receive, send)
+
+    inner = ChecksItself()
+    scope = {
+        "type": "websocket",
+        "path": "/",
+        "query_string": b"token=" + access_token_for(owner).encode(),
+    }
+    await JWTAuthMiddleware(inner)(scope, websocket_connect, None)
     assert inner.scope is not None
-    assert inner.scope["user"].pk == owner.pk
-    assert inner.scope[SCOPE_KEY] == {"expires_at": token["exp"], "subprotocol": "bearer"}
+    handshake = inner.scope[SCOPE_KEY]
+    assert handshake.checked is False
+    assert handshake.expires_at is None
+    user = await database_sync_to_async(lambda: inner.scope["user"].pk)()  # type: ignore[index]
+    assert user == owner.pk
+    assert handshake.checked is True
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_resolve_user_checks_the_token_for_code_before_the_consumer(owner: Any) -> None:
+    seen: list[Any] = []
+
+    async def logging_middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(await resolve_user(scope))
+
+    scope = {
+        "type": "websocket",
+        "path": "/",
+        "query_string": b"token=" + access_token_for(owner).encode(),
+    }
+    await JWTAuthMiddleware(logging_middleware)(scope, websocket_connect, None)
+    assert [user.pk for user in seen] == [owner.pk]
+    assert is_anonymous(await resolve_user({"user": AnonymousUser()}))
 
 
 def test_middleware_stack_wraps_inner() -> None:

@@ -24,6 +24,7 @@ from tests.conftest import (
     connect,
     make_user,
     refresh_token_for,
+    settle,
     vendor_settings,
 )
 from tests.testapp.models import Vendor
@@ -471,6 +472,7 @@ async def test_reload_event_to_user_group_resends_unread(
     owner: Any, vendor: Vendor, communicator: WebsocketCommunicator, channel_layer: Any
 ) -> None:
     assert communicator.first["notifications"] == {}  # type: ignore[attr-defined]
+    await settle(communicator)
     new = await create(vendor, "Arrived later", category="Order Notifications")
     await channel_layer.group_send(delivery.user_group(owner.pk), {"type": delivery.RELOAD_EVENT})
     frame = await communicator.receive_json_from(timeout=5)
@@ -481,6 +483,7 @@ async def test_reload_event_to_user_group_resends_unread(
 async def test_reload_unread_for_vendor_and_for_everyone(
     vendor: Vendor, communicator: WebsocketCommunicator, channel_layer: Any
 ) -> None:
+    await settle(communicator)
     new = await create(vendor)
     assert await sync_to_async(services.reload_unread)(vendor) is True
     assert item_ids(await communicator.receive_json_from(timeout=5)) == [new.pk]

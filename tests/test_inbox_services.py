@@ -85,6 +85,51 @@ def test_archived_unread_leaves_the_snapshot(
     assert archived.pk in [i["id"] for items in page["notifications"].values() for i in items]
 
 
+def separate_queries(vendor_id: Any) -> services.InboxState:
+    """What inbox_state() answers in one query, read the long way."""
+    newest_id, counts = services.newest_id_and_unread_counts(vendor_id)
+    return services.InboxState(newest_id, counts, services.unread_rows(vendor_id))
+
+
+def test_inbox_state_is_one_query_for_what_three_would_read(
+    vendor: Vendor,
+    other_vendor: Vendor,
+    make_notification: MakeNotification,
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    with django_assert_num_queries(1):
+        assert services.inbox_state(vendor.pk) == services.InboxState(0, {}, [])
+    # More unread than the snapshot holds, over categories, some read, archived, another
+    # vendor's, and timestamps out of id order.
+    for i in range(200):
+        make_notification(
+            vendor,
+            category=f"Category {i % 3}",
+            context_data={"i": i, "nested": {"list": [1, "two"]}},
+            is_read=i % 5 == 0,
+            archived_at=BASE if i % 7 == 0 else None,
+            created_at=BASE + datetime.timedelta(seconds=(i * 37) % 200),
+        )
+        make_notification(other_vendor, category="Other")
+    newest_read = make_notification(vendor, category="Category 9", is_read=True)
+    with django_assert_num_queries(1):
+        state = services.inbox_state(vendor.pk)
+    assert state == separate_queries(vendor.pk)
+    assert state.newest_id == newest_read.pk
+    assert len(state.unread_rows) == 100
+    assert sum(state.unread_counts.values()) > 100
+    assert {row["vendor_id"] for row in state.unread_rows} == {vendor.pk}
+    assert isinstance(state.unread_rows[0]["context_data"], dict)
+    assert isinstance(state.unread_rows[0]["created_at"], datetime.datetime)
+
+
+def test_inbox_state_of_an_inbox_with_nothing_unread(
+    vendor: Vendor, make_notification: MakeNotification
+) -> None:
+    read = make_notification(vendor, is_read=True)
+    assert services.inbox_state(vendor.pk) == services.InboxState(read.pk, {}, [])
+
+
 # --- the changes ---------------------------------------------------------------------------
 
 

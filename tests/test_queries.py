@@ -24,11 +24,12 @@ from django_vendor_notifications.protocol import MAX_ID
 from tests.conftest import access_token_for, communicator_for
 from tests.testapp.models import Vendor
 
-# The numbers this suite pins. Connect: the token's user, the vendor (and, for staff, the role
-# check), the vendor's newest id (where the socket's gap detection starts) together with the
-# unread counts in one UNION ALL query, and the unread snapshot.
-OWNER_CONNECT_QUERIES = 4
-STAFF_CONNECT_QUERIES = 5
+# The numbers this suite pins. Connect, in one thread hop: the token's user, the vendor (for
+# staff with the role check in the same query), and the inbox - the vendor's newest id (where
+# the socket's gap detection starts), the unread counts and the unread snapshot in one
+# UNION ALL query.
+OWNER_CONNECT_QUERIES = 3
+STAFF_CONNECT_QUERIES = 3
 # After the first frame, a socket whose groups the process had to join (it held none of them
 # when the snapshot was read) catches up by id: one query, off the connect's latency path.
 COLD_GROUP_CATCH_UP_QUERIES = 1
@@ -197,11 +198,9 @@ async def test_staff_socket_queries(staff: Any, scaled: list[int], channel_layer
 
 def connect_path(token: str) -> dict[str, Any]:
     """What the middleware and consumer do on connect, in the same order."""
-    user = user_for_token(token)
-    session = services.open_session(user)
-    assert session is not None
-    rows = services.unread_rows(session.vendor_id)
-    return payloads.unread_notifications_frame(rows, session.unread_counts)
+    started = services.start_session(user_for_token(token))
+    assert isinstance(started, services.Started)
+    return payloads.unread_notifications_frame(started.unread_rows, started.session.unread_counts)
 
 
 @pytest.mark.django_db
