@@ -31,6 +31,7 @@ from .protocol import (
     parse_request,
     since_from_query_string,
 )
+from .shared_reads import SharedReads
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ archive = database_sync_to_async(services.archive)
 unarchive = database_sync_to_async(services.unarchive)
 unread_counts = database_sync_to_async(services.unread_counts)
 rows_since = database_sync_to_async(services.rows_since)
+#: Catch-ups after a lost probe or a late event: a vendor's sockets share one query.
+rows_since_shared = SharedReads(rows_since)
 check_access = database_sync_to_async(services.check_access)
 authenticate = database_sync_to_async(auth.authenticate)
 
@@ -486,7 +489,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def fill_gap(self) -> None:
         """Send every notification after the feed's last id, as the pushes this socket missed."""
         while self.session is not None and not self.closing:
-            rows, has_more = await rows_since(self.session.vendor_id, self.feed.last_id)
+            rows, has_more = await rows_since_shared(self.session.vendor_id, self.feed.last_id)
             for row in self.feed.unsent(rows):
                 await self.send_frame(payloads.new_notification_frame(row))
             if not has_more:

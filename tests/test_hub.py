@@ -17,11 +17,12 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.test import override_settings
 from redis.asyncio import Redis
 
-from django_vendor_notifications import delivery, payloads
+from django_vendor_notifications import consumers, delivery, payloads
 from django_vendor_notifications.hub import REPLAY_SIZE, Hub, hub_for
 from django_vendor_notifications.models import Notification
-from tests.conftest import access_token_for, communicator_for, vendor_settings
+from tests.conftest import access_token_for, communicator_for, settle, vendor_settings
 from tests.settings import REDIS_URL, channel_layer_config
+from tests.test_queries import WorkerQueries
 from tests.testapp.models import Vendor
 
 
@@ -88,8 +89,9 @@ async def test_the_sender_is_left_out_and_others_are_not() -> None:
     sender, other = FakeSocket(), FakeSocket()
     for socket in (sender, other):
         await hub.subscribe(socket, ["g"], asyncio.get_running_loop().time())
-    await hub.layer.group_send("g", {"type": delivery.PUSH_EVENT, "text": "{}",
-                                     "exclude": sender.socket_id})
+    await hub.layer.group_send(
+        "g", {"type": delivery.PUSH_EVENT, "text": "{}", "exclude": sender.socket_id}
+    )
     await until(lambda: other.events)
     assert sender.events == []
 
@@ -187,8 +189,9 @@ async def test_a_late_event_makes_the_sockets_catch_up() -> None:
 @pytest.fixture(params=["redis", "redis-pubsub"])
 async def redis_layer(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     prefix = f"vn-hub-{uuid.uuid4().hex[:12]}"
-    with override_settings(CHANNEL_LAYERS={"default": channel_layer_config(request.param,
-                                                                           prefix=prefix)}):
+    with override_settings(
+        CHANNEL_LAYERS={"default": channel_layer_config(request.param, prefix=prefix)}
+    ):
         yield prefix
         await get_channel_layer().flush()
 
@@ -215,8 +218,7 @@ async def test_sockets_of_one_vendor_hold_one_membership_in_redis(
         assert len(loop_layer.groups[loop_layer._get_group_channel_name(group)]) == 1
 
     # A host's own group_send to a user's group reaches each of that user's sockets.
-    await layer.group_send(delivery.user_group(vendor.user.pk),
-                           {"type": delivery.RELOAD_EVENT})
+    await layer.group_send(delivery.user_group(vendor.user.pk), {"type": delivery.RELOAD_EVENT})
     for socket in sockets[:4]:
         assert (await socket.receive_json_from(timeout=5))["action"] == "unread_notifications"
     assert await sockets[4].receive_nothing(timeout=0.3)
@@ -233,8 +235,11 @@ def create_silently(vendor: Vendor, count: int) -> list[Notification]:
 
 def push_for(notification: Notification, previous_id: int) -> dict[str, Any]:
     row = {name: getattr(notification, name) for name in payloads.ITEM_FIELDS}
-    return delivery.push_event(payloads.encode(payloads.new_notification_frame(row)),
-                               notification_id=notification.pk, previous_id=previous_id)
+    return delivery.push_event(
+        payloads.encode(payloads.new_notification_frame(row)),
+        notification_id=notification.pk,
+        previous_id=previous_id,
+    )
 
 
 async def open_sockets(vendor: Vendor, count: int) -> list[Any]:
@@ -273,9 +278,7 @@ async def test_a_socket_whose_inbox_overflows_gets_every_push_once_in_order(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_slow_socket_does_not_delay_the_others(
-    vendor: Vendor, channel_layer: Any
-) -> None:
+async def test_a_slow_socket_does_not_delay_the_others(vendor: Vendor, channel_layer: Any) -> None:
     slow, fast = await open_sockets(vendor, 2)
     hub = hub_for(channel_layer)
     group = hub.groups[delivery.vendor_group(vendor.pk)]
@@ -303,3 +306,26 @@ async def test_a_slow_socket_does_not_delay_the_others(
     assert slow_done >= 1.5
     assert fast_done < slow_done - 1.0
     await asyncio.gather(slow.disconnect(), fast.disconnect())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_healing_hub_makes_a_vendors_sockets_share_one_catch_up_query(
+    vendor: Vendor, channel_layer: Any
+) -> None:
+    """After a lost probe every socket of the healed groups catches up from the database;
+    sockets of one vendor at the same id share one query, and each gets every row once."""
+    with vendor_settings(MAX_SOCKETS_PER_USER=20):
+        sockets = await open_sockets(vendor, 20)
+    for socket in sockets:
+        await settle(socket)
+    missed = await create_silently(vendor, 3)
+    reads_before = consumers.rows_since_shared.calls
+    async with WorkerQueries() as queries:
+        await hub_for(channel_layer).heal()
+        received = await asyncio.gather(*(ids_received(socket, 3) for socket in sockets))
+    assert received == [[n.pk for n in missed]] * len(sockets)
+    assert consumers.rows_since_shared.calls - reads_before == 1
+    assert queries.count == 1
+    for socket in sockets:
+        assert await socket.receive_nothing(timeout=0.05)
+    await asyncio.gather(*(socket.disconnect() for socket in sockets))
