@@ -36,7 +36,6 @@ from .shared_reads import SharedReads
 logger = logging.getLogger(__name__)
 
 start_session = database_sync_to_async(services.start_session)
-unread_rows = database_sync_to_async(services.unread_rows)
 notifications_page = database_sync_to_async(services.notifications_page)
 cursor_page = database_sync_to_async(services.cursor_page)
 mark_read = database_sync_to_async(services.mark_read)
@@ -46,8 +45,10 @@ archive = database_sync_to_async(services.archive)
 unarchive = database_sync_to_async(services.unarchive)
 unread_counts = database_sync_to_async(services.unread_counts)
 rows_since = database_sync_to_async(services.rows_since)
-#: Catch-ups after a lost probe or a late event: a vendor's sockets share one query.
+#: Catch-ups after a lost probe or a late event, and reloads (a host's reload event reaches
+#: every socket of a vendor at once): a vendor's sockets share one query.
 rows_since_shared = SharedReads(rows_since)
+inbox_state_shared = SharedReads(database_sync_to_async(services.inbox_state))
 check_access = database_sync_to_async(services.check_access)
 authenticate = database_sync_to_async(auth.authenticate)
 
@@ -505,9 +506,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def reload_unread_notifications(self, event: dict[str, Any]) -> None:
         if self.session is not None:
-            rows = await unread_rows(self.session.vendor_id)
-            counts = await unread_counts(self.session.vendor_id)
-            await self.send_frame(payloads.unread_notifications_frame(rows, counts))
+            state = await inbox_state_shared(self.session.vendor_id)
+            await self.send_frame(
+                payloads.unread_notifications_frame(state.unread_rows, state.unread_counts)
+            )
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))

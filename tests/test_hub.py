@@ -309,7 +309,7 @@ async def test_a_slow_socket_does_not_delay_the_others(vendor: Vendor, channel_l
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_healing_hub_makes_a_vendors_sockets_share_one_catch_up_query(
+async def test_a_vendors_sockets_share_one_query_to_catch_up_after_a_heal_and_to_reload(
     vendor: Vendor, channel_layer: Any
 ) -> None:
     """After a lost probe every socket of the healed groups catches up from the database;
@@ -328,4 +328,11 @@ async def test_a_healing_hub_makes_a_vendors_sockets_share_one_catch_up_query(
     assert queries.count == 1
     for socket in sockets:
         assert await socket.receive_nothing(timeout=0.05)
+
+    # A host's reload event reaches all of them at once, too: one query for all.
+    async with WorkerQueries() as queries:
+        assert await database_sync_to_async(delivery.reload_unread)(vendor.pk) is True
+        frames = await asyncio.gather(*(socket.receive_json_from(timeout=5) for socket in sockets))
+    assert {frame["action"] for frame in frames} == {"unread_notifications"}
+    assert queries.count == 1
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
