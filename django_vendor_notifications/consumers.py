@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +30,7 @@ from .protocol import (
     since_from_query_string,
 )
 from .shared_reads import SharedReads
+from .timers import TOKEN_EXPIRED_EVENT, SocketTimers
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +51,6 @@ inbox_state_shared = SharedReads(database_sync_to_async(services.inbox_state))
 check_access = database_sync_to_async(services.check_access)
 authenticate = database_sync_to_async(auth.authenticate)
 
-#: Seconds a socket waits, after the last sign that pushes may have been lost (a late push, a
-#: re-joined group), before it catches up from the database: one read after a burst, not one
-#: per late push.
-CATCH_UP_AFTER = 1.0
-#: Events the socket sends itself through its inbox, so they are handled in order.
-TOKEN_EXPIRED_EVENT = "vendor_notifications.token_expired"
 #: Handlers that touch no database or open their own thread hop: called directly, without the
 #: hop Channels makes before every handler to close stale database connections.
 OWN_HANDLERS = frozenset(
@@ -94,8 +87,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.counted_user_id: Any = None
         self.expires_at: float | None = None
-        self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.catch_up_due = 0.0
+        self.timers = SocketTimers(self.inbox)
         self.rate_limit = TokenBucket(
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
         )
@@ -182,21 +174,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.inbox.put_event(event)
 
     def suspect_gap(self) -> None:
-        """Catch up from the database once CATCH_UP_AFTER has passed without another sign."""
-        loop = asyncio.get_running_loop()
-        # On a 10 ms grid: the sockets that suspect the same gap (a late event reaches all of
-        # a group's members at once) catch up in the same loop turn, sharing one query.
-        self.catch_up_due = math.ceil((loop.time() + CATCH_UP_AFTER) * 100) / 100
-        if "catch_up" not in self.timers:
-            self.timers["catch_up"] = loop.call_at(self.catch_up_due, self.catch_up_when_due)
-
-    def catch_up_when_due(self) -> None:
-        loop = asyncio.get_running_loop()
-        del self.timers["catch_up"]
-        if loop.time() + 0.001 < self.catch_up_due:
-            self.timers["catch_up"] = loop.call_at(self.catch_up_due, self.catch_up_when_due)
-        else:
-            self.inbox.request_repair()
+        self.timers.catch_up_soon()
 
     def layer_failed(self) -> None:
         # The client reconnects (4013) and recovers with ?since=.
@@ -238,8 +216,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.send_frame(
             payloads.unread_notifications_frame(started.unread_rows, session.unread_counts)
         )
-        self.arm_token_timer()
-        self.arm_revalidate_timer()
+        self.timers.expire_token_at(self.expires_at)
+        self.timers.revalidate_periodically()
         if not complete:
             self.inbox.request_repair()
         await self.answer_since_parameter()
@@ -264,9 +242,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     def release(self) -> None:
         """Leave the hub's groups, stop the timers and free the user's socket slot (once)."""
-        for timer in self.timers.values():
-            timer.cancel()
-        self.timers.clear()
+        self.timers.cancel_all()
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None
@@ -274,30 +250,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             groups, self.session = self.session.groups, None
             if self.hub is not None:
                 self.hub.unsubscribe(self, groups)
-
-    def arm_token_timer(self) -> None:
-        """Close with 4001 once the token has expired (after TOKEN_EXPIRY_GRACE)."""
-        if (timer := self.timers.pop("token", None)) is not None:
-            timer.cancel()
-        if self.expires_at is None:
-            return
-        loop = asyncio.get_running_loop()
-        left = self.expires_at + app_settings.TOKEN_EXPIRY_GRACE - time.time()
-        self.timers["token"] = loop.call_later(
-            max(left, 0), self.inbox.put_event, {"type": TOKEN_EXPIRED_EVENT}
-        )
-
-    def arm_revalidate_timer(self) -> None:
-        """Re-check access every REVALIDATE_INTERVAL (a custom policy may change unseen)."""
-        interval = app_settings.REVALIDATE_INTERVAL
-        if interval:
-            self.timers["revalidate"] = asyncio.get_running_loop().call_later(
-                interval, self.revalidate_when_due
-            )
-
-    def revalidate_when_due(self) -> None:
-        self.inbox.put_event({"type": delivery.REVALIDATE_EVENT})
-        self.arm_revalidate_timer()
 
     async def close_try_again_later(self) -> None:
         if self.closing:
@@ -450,7 +402,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                 ErrorCode.INVALID_FIELD, "'token' is not a valid access token of this user."
             )
         self.expires_at = result.expires_at
-        self.arm_token_timer()
+        self.timers.expire_token_at(self.expires_at)
         return {"action": "refresh_token", "status": "success", "expires_at": result.expires_at}
 
     async def action_sync(self, request: Request) -> payloads.Frame:

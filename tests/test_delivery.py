@@ -30,7 +30,7 @@ from redis.asyncio import Connection as RedisConnection
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from django_vendor_notifications import consumers, delivery, hub, payloads, services
+from django_vendor_notifications import delivery, hub, payloads, services, timers
 from django_vendor_notifications.models import Notification
 from tests.conftest import access_token_for, communicator_for, make_user, vendor_settings
 from tests.settings import channel_layer_config
@@ -369,7 +369,7 @@ async def test_a_late_push_makes_the_socket_catch_up_on_dropped_newer_ones(
 
     assert await received_ids(socket, 1) == [late.pk]
     # Once the socket has kept up for CATCH_UP_AFTER, it fills the gap from the database.
-    frame = await socket.receive_json_from(timeout=consumers.CATCH_UP_AFTER + 5)
+    frame = await socket.receive_json_from(timeout=timers.CATCH_UP_AFTER + 5)
     assert frame["notification"]["id"] == dropped.pk
     await assert_silent(socket)
     await disconnect(socket)
@@ -383,7 +383,7 @@ async def test_a_timely_push_costs_no_catch_up(redis_layer: str, vendor: Vendor)
     await publish_push(timely, previous_id=0)
 
     assert await received_ids(socket, 1) == [timely.pk]
-    assert await socket.receive_nothing(timeout=consumers.CATCH_UP_AFTER + 1)
+    assert await socket.receive_nothing(timeout=timers.CATCH_UP_AFTER + 1)
     assert unannounced.pk > timely.pk
     await disconnect(socket)
 
