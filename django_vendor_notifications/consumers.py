@@ -14,7 +14,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import auth, delivery, payloads, services
+from . import actions, auth, delivery, payloads, services
 from .conf import app_settings
 from .feed import Feed, Verdict
 from .hub import Hub, hub_for
@@ -35,14 +35,6 @@ from .timers import TOKEN_EXPIRED_EVENT, SocketTimers
 logger = logging.getLogger(__name__)
 
 start_session = database_sync_to_async(services.start_session)
-notifications_page = database_sync_to_async(services.notifications_page)
-cursor_page = database_sync_to_async(services.cursor_page)
-mark_read = database_sync_to_async(services.mark_read)
-mark_all_read = database_sync_to_async(services.mark_all_read)
-mark_unread = database_sync_to_async(services.mark_unread)
-archive = database_sync_to_async(services.archive)
-unarchive = database_sync_to_async(services.unarchive)
-unread_counts = database_sync_to_async(services.unread_counts)
 rows_since = database_sync_to_async(services.rows_since)
 #: Catch-ups after a lost probe or a late event, and reloads (a host's reload event reaches
 #: every socket of a vendor at once): a vendor's sockets share one query.
@@ -92,16 +84,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
         )
         self.rejected_in_a_row = 0
-        self.actions: dict[str, Callable[[Request], Awaitable[payloads.Frame]]] = {
-            "mark_read": self.action_mark_read,
-            "load_more": self.action_load_more,
+        #: The actions that change this socket itself; the rest are ``actions.ACTIONS``.
+        self.own_actions: dict[str, Callable[[Request], Awaitable[payloads.Frame]]] = {
             "sync": self.action_sync,
             "refresh_token": self.action_refresh_token,
-            "get_unread_counts": self.action_get_unread_counts,
-            "mark_all_read": self.action_mark_all_read,
-            "mark_unread": self.action_mark_unread,
-            "archive": self.action_archive,
-            "unarchive": self.action_unarchive,
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -296,14 +282,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             check_size(text_data, bytes_data)
             request = parse_request(text_data, bytes_data)
             request_id = request.request_id
-            action = self.actions.get(request.action)
-            if action is None:
-                raise ProtocolError(
-                    ErrorCode.UNKNOWN_ACTION,
-                    f"Unknown action; expected one of {sorted(self.actions)}.",
-                    request_id,
-                )
-            reply = await action(request)
+            reply = await self.perform(request)
         except ProtocolError as error:
             reply = payloads.error_frame(error.code, error.message)
             request_id = error.request_id
@@ -314,55 +293,27 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send_frame(payloads.with_request_id(reply, request_id))
 
-    async def action_mark_read(self, request: Request) -> payloads.Frame:
-        notification_id = request.positive_int("notification_id")
+    @property
+    def action_names(self) -> frozenset[str]:
+        """Every action a client may send."""
+        return frozenset({*self.own_actions, *actions.ACTIONS})
+
+    async def perform(self, request: Request) -> payloads.Frame:
+        """Run the request's action: the reply, after the vendor's other sockets heard of it."""
         assert self.session is not None
-        result = await mark_read(self.session.vendor_id, notification_id)
-        if result.newly_read:
-            assert result.unread_total is not None
-            await self.push_to_other_sockets(
-                payloads.notification_read_frame(notification_id, result.unread_total)
+        if (own_action := self.own_actions.get(request.action)) is not None:
+            return await own_action(request)
+        action = actions.ACTIONS.get(request.action)
+        if action is None:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_ACTION,
+                f"Unknown action; expected one of {sorted(self.action_names)}.",
+                request.request_id,
             )
-        return payloads.mark_read_frame(notification_id, result.found)
-
-    async def action_mark_all_read(self, request: Request) -> payloads.Frame:
-        category = request.optional_label("category")
-        assert self.session is not None
-        result = await mark_all_read(self.session.vendor_id, category)
-        if result.updated:
-            await self.push_to_other_sockets(
-                payloads.unread_count_changed_frame(result.unread_counts)
-            )
-        unread_total = sum(result.unread_counts.values())
-        return payloads.mark_all_read_frame(category, result.updated, unread_total)
-
-    async def action_mark_unread(self, request: Request) -> payloads.Frame:
-        return await self.change_one(request, mark_unread)
-
-    async def action_archive(self, request: Request) -> payloads.Frame:
-        return await self.change_one(request, archive)
-
-    async def action_unarchive(self, request: Request) -> payloads.Frame:
-        return await self.change_one(request, unarchive)
-
-    async def change_one(
-        self,
-        request: Request,
-        change: Callable[[Any, int], Awaitable[services.ChangeResult]],
-    ) -> payloads.Frame:
-        """An action on one notification whose reply is success or not_found."""
-        notification_id = request.positive_int("notification_id")
-        assert self.session is not None
-        result = await change(self.session.vendor_id, notification_id)
-        if result.unread_counts is not None:
-            await self.push_to_other_sockets(
-                payloads.unread_count_changed_frame(result.unread_counts)
-            )
-        return payloads.notification_status_frame(request.action, notification_id, result.found)
-
-    async def action_get_unread_counts(self, request: Request) -> payloads.Frame:
-        assert self.session is not None
-        return payloads.unread_counts_frame(await unread_counts(self.session.vendor_id))
+        outcome = await action(self.session.vendor_id, request)
+        if outcome.to_other_sockets is not None:
+            await self.push_to_other_sockets(outcome.to_other_sockets)
+        return outcome.reply
 
     async def push_to_other_sockets(self, frame: payloads.Frame) -> None:
         """The vendor's other sockets (tabs, staff) update their badges; this socket gets the
@@ -370,26 +321,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         assert self.session is not None
         event = delivery.push_event(payloads.encode(frame), exclude=self.socket_id)
         await delivery.asend_event(delivery.vendor_group(self.session.vendor_id), event)
-
-    async def action_load_more(self, request: Request) -> payloads.Frame:
-        assert self.session is not None
-        if "before_id" not in request.data:
-            # The spec's page numbers.
-            return await notifications_page(self.session.vendor_id, request.positive_int("page"))
-        if "page" in request.data:
-            raise ProtocolError(
-                ErrorCode.INVALID_FIELD,
-                "Send either 'page' or 'before_id', not both.",
-                request.request_id,
-            )
-        return await cursor_page(
-            self.session.vendor_id,
-            request.optional_positive_int("before_id"),
-            request.optional_positive_int("limit"),
-            category=request.optional_label("category"),
-            is_read=request.optional_bool("is_read"),
-            archived=request.optional_bool("archived"),
-        )
 
     async def action_refresh_token(self, request: Request) -> payloads.Frame:
         """Extend the socket's life with a fresh access token of the same user."""

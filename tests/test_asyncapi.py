@@ -127,7 +127,7 @@ def test_every_operation_message_is_a_channel_message(document: dict[str, Any]) 
 
 
 def test_client_messages_are_the_actions_the_consumer_dispatches(catalogue: Catalogue) -> None:
-    dispatched = set(NotificationConsumer().actions)
+    dispatched = set(NotificationConsumer().action_names)
     client = catalogue.messages[CLIENT]
     documented = {action for message in client.values() for action in message.actions}
 

@@ -1,0 +1,110 @@
+"""The client's actions that only read or change the vendor's notifications.
+
+Each takes the vendor's id and the parsed request, validates its fields (a ``ProtocolError``
+becomes an error frame), calls ``services`` in one thread hop and says what to answer and
+what the vendor's other sockets should hear. No socket is needed to call them. The actions
+that change the socket itself (``sync``, ``refresh_token``) stay on the consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from . import payloads, services
+from .protocol import ErrorCode, ProtocolError, Request
+
+notifications_page = database_sync_to_async(services.notifications_page)
+cursor_page = database_sync_to_async(services.cursor_page)
+mark_read_now = database_sync_to_async(services.mark_read)
+mark_all_read_now = database_sync_to_async(services.mark_all_read)
+mark_unread_now = database_sync_to_async(services.mark_unread)
+archive_now = database_sync_to_async(services.archive)
+unarchive_now = database_sync_to_async(services.unarchive)
+unread_counts = database_sync_to_async(services.unread_counts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    #: The reply to the socket that asked.
+    reply: payloads.Frame
+    #: A frame for the vendor's other sockets (tabs, staff), when their badges changed.
+    to_other_sockets: payloads.Frame | None = None
+
+
+Action = Callable[[Any, Request], Awaitable[Outcome]]
+
+
+async def mark_read(vendor_id: Any, request: Request) -> Outcome:
+    notification_id = request.positive_int("notification_id")
+    result = await mark_read_now(vendor_id, notification_id)
+    others = None
+    if result.newly_read:
+        assert result.unread_total is not None
+        others = payloads.notification_read_frame(notification_id, result.unread_total)
+    return Outcome(payloads.mark_read_frame(notification_id, result.found), others)
+
+
+async def mark_all_read(vendor_id: Any, request: Request) -> Outcome:
+    category = request.optional_label("category")
+    result = await mark_all_read_now(vendor_id, category)
+    others = payloads.unread_count_changed_frame(result.unread_counts) if result.updated else None
+    unread_total = sum(result.unread_counts.values())
+    return Outcome(payloads.mark_all_read_frame(category, result.updated, unread_total), others)
+
+
+def change_one(
+    change: Callable[[Any, int], Awaitable[services.ChangeResult]],
+) -> Action:
+    """An action on one notification whose reply is success or not_found."""
+
+    async def action(vendor_id: Any, request: Request) -> Outcome:
+        notification_id = request.positive_int("notification_id")
+        result = await change(vendor_id, notification_id)
+        others = None
+        if result.unread_counts is not None:
+            others = payloads.unread_count_changed_frame(result.unread_counts)
+        reply = payloads.notification_status_frame(request.action, notification_id, result.found)
+        return Outcome(reply, others)
+
+    return action
+
+
+async def get_unread_counts(vendor_id: Any, request: Request) -> Outcome:
+    return Outcome(payloads.unread_counts_frame(await unread_counts(vendor_id)))
+
+
+async def load_more(vendor_id: Any, request: Request) -> Outcome:
+    if "before_id" not in request.data:
+        # The spec's page numbers.
+        return Outcome(await notifications_page(vendor_id, request.positive_int("page")))
+    if "page" in request.data:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            "Send either 'page' or 'before_id', not both.",
+            request.request_id,
+        )
+    page = await cursor_page(
+        vendor_id,
+        request.optional_positive_int("before_id"),
+        request.optional_positive_int("limit"),
+        category=request.optional_label("category"),
+        is_read=request.optional_bool("is_read"),
+        archived=request.optional_bool("archived"),
+    )
+    return Outcome(page)
+
+
+#: Every action of this module, by the name a client sends.
+ACTIONS: dict[str, Action] = {
+    "mark_read": mark_read,
+    "load_more": load_more,
+    "get_unread_counts": get_unread_counts,
+    "mark_all_read": mark_all_read,
+    "mark_unread": change_one(mark_unread_now),
+    "archive": change_one(archive_now),
+    "unarchive": change_one(unarchive_now),
+}
