@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.utils.functional import SimpleLazyObject
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -71,14 +72,23 @@ def authenticate(raw_token: str | None) -> Authentication:
     authentication = JWTAuthentication()
     try:
         validated_token = authentication.get_validated_token(raw_token.encode())
+        expires_at = validated_token.get("exp")
+        expires_at = int(expires_at) if expires_at is not None else None
+    except DatabaseError:
+        # The database is away (a token blacklist lookup): not the client's fault.
+        raise
+    except Exception:
+        # simplejwt's own refusals, and whatever a token library raises reading claims that
+        # are signed but absurd (an "exp" of 2**70 overflows a datetime): all a refusal.
+        return Authentication(AnonymousUser())
+    try:
         user = authentication.get_user(validated_token)
     except (TokenError, AuthenticationFailed):
         return Authentication(AnonymousUser())
-    except (ValueError, TypeError, ValidationError):
+    except (ValueError, TypeError, OverflowError, ValidationError):
         # A correctly signed token whose user id does not fit the user model's key.
         return Authentication(AnonymousUser())
-    expires_at = validated_token.get("exp")
-    return Authentication(user, int(expires_at) if expires_at is not None else None)
+    return Authentication(user, expires_at)
 
 
 def user_for_token(raw_token: str | None) -> Any:
