@@ -75,6 +75,31 @@ def test_expired(owner: Any) -> None:
     assert is_anonymous(user_for_token(str(token)))
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": 2**70},
+        {"exp": 1e18},
+        {"exp": -(2**70)},
+        {"exp": "tomorrow"},
+        {"exp": None},
+        {"iat": 2**70},
+        {"user_id": 2**70},
+        {"user_id": [1]},
+        {"user_id": {"pk": 1}},
+        {"token_type": ["access"]},
+    ],
+    ids=repr,
+)
+def test_validly_signed_absurd_claims_are_a_refusal_not_an_error(
+    owner: Any, claims: dict[str, Any]
+) -> None:
+    """Whatever a token library raises reading claims that someone signed must end as a
+    refusal (4001), never as an exception in the handshake (HTTP 500)."""
+    payload = {**AccessToken.for_user(owner).payload, **claims}
+    assert is_anonymous(user_for_token(signed_with(payload)))
+
+
 def test_refresh_token_is_not_an_access_token(owner: Any) -> None:
     assert is_anonymous(user_for_token(refresh_token_for(owner)))
 
