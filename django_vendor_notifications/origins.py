@@ -10,14 +10,22 @@ True) makes that policy explicit; set it to False to refuse them too.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator as ChannelsOriginValidator
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
 from .conf import app_settings
 
 
 class OriginValidator(ChannelsOriginValidator):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if scope.get("type") == "websocket" and not origin_headers_parse(scope):
+            # Channels' own check would raise on it (an HTTP 500 with a traceback).
+            return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
     def valid_origin(self, parsed_origin: Any) -> bool:
         if parsed_origin is None:
             return app_settings.ALLOW_MISSING_ORIGIN or "*" in self.allowed_origins
@@ -30,3 +38,17 @@ def AllowedHostsOriginValidator(application: Any) -> OriginValidator:  # noqa: N
     if settings.DEBUG and not allowed_hosts:
         allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
     return OriginValidator(application, allowed_hosts)
+
+
+def origin_headers_parse(scope: dict[str, Any]) -> bool:
+    """Whether every Origin header of the handshake is a URL whose host and port can be read
+    (``http://[::1`` or a port of 99999 cannot): one that cannot is refused, not an error."""
+    for name, value in scope.get("headers", []):
+        if name != b"origin":
+            continue
+        try:
+            parsed = urlparse(value.decode("latin1"))
+            parsed.hostname, parsed.port  # noqa: B018 - each raises ValueError when malformed
+        except ValueError:
+            return False
+    return True

@@ -42,6 +42,11 @@ def shop_validator(allowed: list[str] | None = None) -> OriginValidator:
         b"null",
         b"",
         b"not an origin",
+        # Malformed: they cannot be parsed, which must be a refusal, never an error.
+        b"http://[::1",
+        b"http://shop.example.com:99999",
+        b"https://shop.example.com:port",
+        b"http://[shop.example.com]",
     ],
 )
 async def test_foreign_origin_refused(origin: bytes) -> None:
@@ -51,6 +56,13 @@ async def test_foreign_origin_refused(origin: bytes) -> None:
 @pytest.mark.parametrize("origin", [b"https://shop.example.com", b"http://shop.example.com:8000"])
 async def test_allowed_host_accepted(origin: bytes) -> None:
     assert await handshake(shop_validator(), origin) is True
+
+
+async def test_a_malformed_origin_among_good_ones_is_refused() -> None:
+    headers = [(b"origin", b"https://shop.example.com"), (b"origin", b"http://[::1")]
+    communicator = WebsocketCommunicator(shop_validator(), "/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected is False
 
 
 async def test_missing_origin_allowed_by_default() -> None:
