@@ -3,7 +3,8 @@
     from django_vendor_notifications.auth import JWTAuthMiddlewareStack
     from django_vendor_notifications.routing import websocket_urlpatterns
 
-    URLRouter(websocket_urlpatterns) wrapped in JWTAuthMiddlewareStack(...)
+    URLRouter([*websocket_urlpatterns, refuse_unknown_paths]) wrapped in
+    JWTAuthMiddlewareStack(...)
 
 The path comes from VENDOR_NOTIFICATIONS["WEBSOCKET_PATH"] when this module is first imported
 (after Django's setup in asgi.py).
@@ -11,7 +12,8 @@ The path comes from VENDOR_NOTIFICATIONS["WEBSOCKET_PATH"] when this module is f
 
 from __future__ import annotations
 
-from django.urls import path
+from channels.security.websocket import WebsocketDenier
+from django.urls import path, re_path
 
 from .conf import app_settings
 from .consumers import NotificationConsumer
@@ -23,3 +25,8 @@ websocket_urlpatterns = [
         name="vendor-notifications",
     ),
 ]
+
+#: The last route: a WebSocket path that matches no other route is refused at the handshake
+#: (HTTP 403), instead of URLRouter's "No route found" error, an HTTP 500 and a logged
+#: traceback for every such request, which anyone could send without a token.
+refuse_unknown_paths = re_path(r"", WebsocketDenier.as_asgi(), name="refuse-unknown-paths")

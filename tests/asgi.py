@@ -10,11 +10,14 @@ http_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
-from django_vendor_notifications.routing import websocket_urlpatterns  # noqa: E402
+from django_vendor_notifications.routing import (  # noqa: E402
+    refuse_unknown_paths,
+    websocket_urlpatterns,
+)
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": JWTAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": JWTAuthMiddlewareStack(URLRouter([*websocket_urlpatterns, refuse_unknown_paths])),
     }
 )

@@ -26,6 +26,7 @@ from tests.conftest import (
     refresh_token_for,
     settle,
     vendor_settings,
+    websocket_application,
 )
 from tests.testapp.models import Vendor
 
@@ -555,3 +556,14 @@ async def test_one_socket_closing_leaves_the_other_subscribed(
     notification = await database_sync_to_async(services.notify)(vendor, "still delivered")
     frame = await second.receive_json_from(timeout=5)
     assert frame["notification"]["id"] == notification.pk
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/ws/notifications", "/v1/ws/notifications/extra/", "/", "/%00/"]
+)
+async def test_a_path_no_route_matches_is_refused_not_an_error(
+    path: str, access_token: str
+) -> None:
+    communicator = WebsocketCommunicator(websocket_application(), f"{path}?token={access_token}")
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected is False

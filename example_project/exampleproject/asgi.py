@@ -14,14 +14,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
 from django_vendor_notifications.origins import AllowedHostsOriginValidator  # noqa: E402
-from django_vendor_notifications.routing import websocket_urlpatterns  # noqa: E402
+from django_vendor_notifications.routing import (  # noqa: E402
+    refuse_unknown_paths,
+    websocket_urlpatterns,
+)
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
         # Refuse pages from foreign origins, then authenticate the token in ?token=.
         "websocket": AllowedHostsOriginValidator(
-            JWTAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            JWTAuthMiddlewareStack(URLRouter([*websocket_urlpatterns, refuse_unknown_paths]))
         ),
     }
 )
