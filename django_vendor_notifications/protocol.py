@@ -103,7 +103,7 @@ class Request:
         if (
             not isinstance(value, str)
             or not 1 <= len(value) <= MAX_LABEL_LENGTH
-            or not _encodes_as_utf8(value)
+            or not _storable(value)
         ):
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD,
@@ -129,6 +129,12 @@ def since_from_query_string(query_string: bytes | str) -> int | None:
             ErrorCode.INVALID_FIELD, f"'since' must be an integer from 0 to {MAX_ID}."
         )
     return int(text)
+
+
+def _storable(value: str) -> bool:
+    """Whether every supported database can compare ``value`` with a stored text: UTF-8 (no
+    lone surrogates) and no NUL character, which PostgreSQL's text type refuses."""
+    return "\x00" not in value and _encodes_as_utf8(value)
 
 
 def _encodes_as_utf8(text: str) -> bool:

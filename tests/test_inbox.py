@@ -330,6 +330,9 @@ BAD_INBOX_INPUTS: list[dict[str, Any]] = [
     {"action": "mark_all_read", "category": ""},
     {"action": "mark_all_read", "category": "x" * 101},
     {"action": "mark_all_read", "category": ["Order Notifications"]},
+    # Text PostgreSQL cannot hold (NUL) or UTF-8 cannot spell (a lone surrogate).
+    {"action": "mark_all_read", "category": "Order\u0000Notifications"},
+    {"action": "mark_all_read", "category": "\ud800"},
     {"action": "load_more", "before_id": "5"},
     {"action": "load_more", "before_id": 0},
     {"action": "load_more", "before_id": -3},
@@ -340,6 +343,7 @@ BAD_INBOX_INPUTS: list[dict[str, Any]] = [
     {"action": "load_more", "before_id": 5, "is_read": 0},
     {"action": "load_more", "before_id": 5, "archived": 1},
     {"action": "load_more", "before_id": 5, "category": 7},
+    {"action": "load_more", "before_id": 5, "category": "\u0000"},
     {"action": "load_more", "before_id": 5, "page": 1},
 ]
 
