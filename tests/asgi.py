@@ -18,6 +18,8 @@ from django_vendor_notifications.routing import (  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": JWTAuthMiddlewareStack(URLRouter([*websocket_urlpatterns, refuse_unknown_paths])),
+        "websocket": JWTAuthMiddlewareStack(
+            URLRouter([*websocket_urlpatterns, refuse_unknown_paths])
+        ),
     }
 )
