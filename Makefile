@@ -59,12 +59,15 @@ tox: venv services
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/tox
 
 # Writes bench/results/full.json, the charts in docs/img/ and prints the table.
+# ONLY="reconnect-storm slow-reader" runs just those scenarios (results in the run's log dir).
+ONLY ?=
+BENCH_ONLY := $(foreach scenario,$(ONLY),--only $(scenario))
 bench: $(BIN)/.bench-installed services
-	$(BENCH_ENV) $(BIN)/python -m bench.run --full --charts docs/img
+	$(BENCH_ENV) $(BIN)/python -m bench.run --full $(if $(ONLY),$(BENCH_ONLY),--charts docs/img)
 
 # The same scenarios with small N on one server: bench/results/quick.json.
 bench-quick: $(BIN)/.bench-installed services
-	$(BENCH_ENV) $(BIN)/python -m bench.run --quick
+	$(BENCH_ENV) $(BIN)/python -m bench.run --quick $(BENCH_ONLY)
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3

@@ -22,10 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench import run as harness
+from bench import harness
+from bench.scenarios import broadcast
 
 SCENARIOS = ("broadcast", "connect")
 
@@ -75,38 +75,32 @@ def py_spy() -> str:
     return str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
 
 
-async def prepare(run: harness.Run, server: harness.Server, scenario: str) -> harness.Sockets:
+async def prepare(server: harness.AppServer, scenario: str) -> harness.Sockets:
     """What the scenario needs open before recording starts (the broadcast's sockets)."""
     sockets = harness.Sockets()
     if scenario == "broadcast":
-        await sockets.open(run.app_url(server, "fanout"), run.profile.fanout_sockets)
+        await sockets.open(server.app_url("fanout"), broadcast.SIZES["full"].sockets)
     return sockets
 
 
 async def drive(
     run: harness.Run,
-    server: harness.Server,
+    server: harness.AppServer,
     sockets: harness.Sockets,
     scenario: str,
     seconds: float,
 ) -> int:
     """The scenario's load for ``seconds``; how many operations it completed."""
-    from django_vendor_notifications import delivery
-
     done = 0
     deadline = time.perf_counter() + seconds
     if scenario == "connect":
-        url = run.app_url(server, "connect-100")
+        url = server.app_url("connect-100")
         while time.perf_counter() < deadline:
             await harness.connect_first_frame(url)
             done += 1
         return done
-
-    async def publish(text: str) -> None:
-        await delivery.asend_event(delivery.broadcast_group(), delivery.push_event(text))
-
     while time.perf_counter() < deadline:
-        await harness.fanout_rounds(sockets, publish, run.seed.fanout_template, 5)
+        await harness.fanout_rounds(sockets, server.broadcast, run.seed.fanout_template, 5)
         done += 5
     return done
 
@@ -121,16 +115,12 @@ async def main_async(args: argparse.Namespace) -> Path:
     await asyncio.to_thread(connections.close_all)
     logs = Path(tempfile.mkdtemp(prefix="vn-bench-profile-"))
     (logs / "bare-frame.json").write_text(seed.bare_frame, encoding="utf-8")
-    prefix = f"{harness.PREFIX}-{uuid.uuid4().hex[:8]}"
-    layer = harness.use_layer(config, prefix)
-    run = harness.Run(profile, seed, logs, floor=None, floor_channel="")  # type: ignore[arg-type]
-    server = await asyncio.to_thread(
-        harness.start_asgi, config, run.server_env(config, prefix), logs
-    )
+    run = harness.Run(profile, seed, logs)
     name = f"profile-{args.scenario}-{args.server}-{args.layer}"
     raw = harness.RESULTS / f"{name}.txt"
     try:
-        await harness.interleaved_connects({"app": run.app_url(server, "connect-100")}, 5)
+        server = await run.app_server(config)
+        await harness.interleaved_connects({"app": server.app_url("connect-100")}, 5)
         command = [
             py_spy(),
             "record",
@@ -140,13 +130,13 @@ async def main_async(args: argparse.Namespace) -> Path:
             "--rate",
             "250",
             "--pid",
-            str(server.pid),
+            str(server.server.pid),
             "--output",
             str(raw),
             "--duration",
             str(int(args.seconds) + 2),
         ]
-        sockets = await prepare(run, server, args.scenario)
+        sockets = await prepare(server, args.scenario)
         spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await asyncio.sleep(1.0)  # py-spy attaches
         done = await drive(run, server, sockets, args.scenario, args.seconds)
@@ -155,8 +145,7 @@ async def main_async(args: argparse.Namespace) -> Path:
         if spy.returncode:
             raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')}")
     finally:
-        server.stop()
-        await layer.flush()
+        await run.close()
     harness.log(f"{done} operations profiled; stacks in {raw.relative_to(harness.ROOT)}")
     return raw
 
@@ -171,6 +160,7 @@ def main() -> int:
         "--summarize", type=Path, default=None, help="only summarize these recorded stacks"
     )
     args = parser.parse_args()
+    harness.configure_django()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if (os.cpu_count() or 1) > 1:

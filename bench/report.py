@@ -16,6 +16,8 @@ from typing import Any
 SCHEMA_VERSION = 1
 RESULT_KEYS = {"schema", "name", "started_at", "duration_s", "machine", "params", "rows", "series"}
 ROW_KEYS = {"scenario", "config", "measured", "baseline", "ratio", "goal", "passed", "values"}
+#: The goal of a row that only records a figure.
+INFO_GOAL = "info"
 
 
 @dataclass
@@ -120,14 +122,46 @@ def limit_row(
     )
 
 
+def info_row(
+    scenario: str,
+    config: str,
+    measured: str,
+    *,
+    baseline: str = "",
+    values: dict[str, Any] | None = None,
+) -> Row:
+    """A row without a goal: a figure recorded beside the goals (the table says "info")."""
+    return Row(
+        scenario=scenario,
+        config=config,
+        measured=measured,
+        baseline=baseline,
+        ratio=None,
+        goal=INFO_GOAL,
+        passed=None,
+        values=values or {},
+    )
+
+
+def error_row(scenario: str, config: str, error: BaseException) -> Row:
+    """The row of a scenario that failed before it could measure (the table says "n/a")."""
+    message = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+    return Row(
+        scenario=f"{scenario} (failed)",
+        config=config,
+        measured=message,
+        baseline="",
+        ratio=None,
+        goal="",
+        passed=None,
+        values={"error": f"{type(error).__name__}: {error}"},
+    )
+
+
 def verdict(row: Row) -> str:
     if row.passed is None:
-        return "n/a"
-    if row.passed:
-        return "pass"
-    if row.ratio is None:
-        return "MISS"
-    return "MISS"
+        return "info" if row.goal == INFO_GOAL else "n/a"
+    return "pass" if row.passed else "MISS"
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
