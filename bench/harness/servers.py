@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
-
 from bench.harness.env import REDIS_URL, ROOT, SERVER_CORE, Config
 
 
@@ -33,9 +31,13 @@ class Server:
         return self.process.pid
 
     def rss_mib(self) -> float:
+        import psutil  # type: ignore[import-untyped]  # the bench extra; tests import this module
+
         return float(psutil.Process(self.pid).memory_info().rss / 2**20)
 
     def cpu_seconds(self) -> float:
+        import psutil  # type: ignore[import-untyped]
+
         times = psutil.Process(self.pid).cpu_times()
         return float(times.user + times.system)
 
