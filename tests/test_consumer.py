@@ -213,10 +213,11 @@ async def test_refused_socket_joins_no_group(
     assert channel_layer.groups == {}
 
 
-async def test_unknown_path_is_not_routed(access_token: str) -> None:
+async def test_unknown_path_is_not_routed_to_the_consumer(access_token: str) -> None:
     communicator = communicator_for(access_token, path="/v1/ws/other/")
-    with pytest.raises(ValueError, match="No route found"):
-        await communicator.connect()
+    # refuse_unknown_paths answers it: a refused handshake, not "No route found".
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected is False
 
 
 # --- mark_read ---------------------------------------------------------------------------
