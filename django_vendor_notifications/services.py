@@ -48,15 +48,6 @@ class Session:
         )
 
 
-def open_session(user: Any) -> Session | None:
-    """The Session for an authenticated user, or None when they may not read notifications."""
-    vendor_id = entitled_vendor_id(user)
-    if vendor_id is None:
-        return None
-    last_id, counts = newest_id_and_unread_counts(vendor_id)
-    return Session(user_id=user.pk, vendor_id=vendor_id, last_id=last_id, unread_counts=counts)
-
-
 @dataclass(frozen=True)
 class Started:
     """What a socket's connect reads: its Session and the unread snapshot, newest first."""
@@ -86,6 +77,12 @@ def start_session(user: Any) -> Started | CloseCode:
         unread_counts=state.unread_counts,
     )
     return Started(session, state.unread_rows)
+
+
+def open_session(user: Any) -> Session | None:
+    """The Session for an authenticated user, or None when they may not read notifications."""
+    started = start_session(user)
+    return started.session if isinstance(started, Started) else None
 
 
 def entitled_vendor_id(user: Any) -> Any | None:
@@ -129,37 +126,13 @@ def unread_counts(vendor_id: Any) -> dict[str, int]:
     return dict(sorted(_unread_count_rows(vendor_id)))
 
 
-def newest_id_and_unread_counts(vendor_id: Any) -> tuple[int, dict[str, int]]:
-    """The id of the vendor's newest notification (0 for none) and unread_counts(), in one
-    query (UNION ALL of two index lookups): connect costs no extra round trip for the counts.
-    The newest id comes back as the row whose label is NULL."""
-    newest = (
-        Notification.objects.filter(pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1]))
-        .order_by()
-        .values(label=Value(None, output_field=CharField()), n=F("id"))
-        .values_list("label", "n")
-    )
-    newest_id, counts = 0, {}
-    # order_by() on the union too: Django 6.1 would order it by Meta.ordering, a column
-    # neither arm selects.
-    for label, n in _unread_count_rows(vendor_id).union(newest, all=True).order_by():
-        if label is None:
-            newest_id = int(n or 0)
-        else:
-            counts[label] = n
-    return newest_id, dict(sorted(counts.items()))
-
-
 def _unread_count_rows(vendor_id: Any) -> Any:
     return (
         Notification.objects.for_vendor(vendor_id)
         .unread()
         .order_by()
-        # Both union arms select only aliases: Django 4.2 would otherwise give the newest-id
-        # arm this arm's field names, and read the category where the NULL label belongs.
-        .values(label=F("category"))
+        .values_list("category")
         .annotate(n=Count("id"))
-        .values_list("label", "n")
     )
 
 
@@ -178,7 +151,7 @@ _STATE_COLUMNS = tuple(f"_vn_{name}" for name in (*payloads.ITEM_FIELDS, "kind",
 def inbox_state(vendor_id: Any) -> InboxState:
     """The vendor's newest id (0 for none), unread counts and unread snapshot (newest first,
     at most UNREAD_LIMIT), in one query: a UNION ALL of three index lookups, so a connect
-    pays one round trip for what newest_id_and_unread_counts() and unread_rows() read."""
+    pays one round trip for its newest id, unread_counts() and unread_rows()."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
     # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
     # (SQLite refuses it), inside an IN subquery it is.
@@ -189,13 +162,16 @@ def inbox_state(vendor_id: Any) -> InboxState:
         pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1])
     ).order_by()
     null_item = {name: Value(None, output_field=CharField()) for name in payloads.ITEM_FIELDS}
+    no_count = Value(None, output_field=IntegerField())
     arms = (
         # The first arm's columns decide how values are read back (JSON, datetimes).
-        _state_arm(snapshot, "item", {name: F(name) for name in payloads.ITEM_FIELDS}, None),
+        _state_arm(snapshot, "item", {name: F(name) for name in payloads.ITEM_FIELDS}, no_count),
         _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
-        _state_arm(newest, "newest", {**null_item, "id": F("id")}, None),
+        _state_arm(newest, "newest", {**null_item, "id": F("id")}, no_count),
     )
     newest_id, unread_counts, rows = 0, {}, []
+    # order_by() on the union: Django 6.1 would order it by Meta.ordering, a column no arm
+    # selects.
     for values in arms[0].union(*arms[1:], all=True).order_by():
         row = dict(zip(payloads.ITEM_FIELDS, values[: len(payloads.ITEM_FIELDS)], strict=True))
         kind, n = values[-2:]
@@ -209,10 +185,8 @@ def inbox_state(vendor_id: Any) -> InboxState:
     return InboxState(newest_id, dict(sorted(unread_counts.items())), rows)
 
 
-def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Count | None) -> Any:
+def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
     columns = dict(zip(_STATE_COLUMNS, (*item.values(), Value(kind), count), strict=True))
-    if count is None:
-        columns[_STATE_COLUMNS[-1]] = Value(None, output_field=IntegerField())
     return rows.annotate(**columns).values_list(*_STATE_COLUMNS)
 
 

@@ -329,7 +329,8 @@ def test_newest_id_reads_the_vendors_own_index_not_everyone_elses_rows(
         # MAX(id) WHERE vendor_id = X walked the primary key past all 20,000 newer rows.
         assert '"Rows Removed by Filter"' not in plan, plan
         assert "vn_vendor_id_idx" in plan, plan
-    assert services.newest_id_and_unread_counts(vendor.pk) == (
+    state = services.inbox_state(vendor.pk)
+    assert (state.newest_id, state.unread_counts) == (
         expected,
         {"General Notifications": 20_000},
     )
