@@ -78,7 +78,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # Set once a socket is being closed on purpose: nothing more is delivered to it.
         self.closing = False
         self.counted_user_id: Any = None
-        self.expires_at: float | None = None
+        self.handshake: auth.Handshake | None = None
         self.timers = SocketTimers(self.inbox)
         self.rate_limit = TokenBucket(
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
@@ -93,13 +93,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope
         handshake = scope.get(auth.SCOPE_KEY)
-        if (
-            isinstance(handshake, auth.Handshake)
-            and type(self).connect is NotificationConsumer.connect
-        ):
+        # How the client authenticated, when it came through JWTAuthMiddleware.
+        self.handshake = handshake if isinstance(handshake, auth.Handshake) else None
+        if self.handshake is not None and type(self).connect is NotificationConsumer.connect:
             # connect() checks the token in its own thread hop; a subclass that overrides it
             # may read scope["user"] first, so gets it checked by the middleware as before.
-            handshake.checked_by_consumer = True
+            self.handshake.checked_by_consumer = True
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.base_send = send
         reader = asyncio.get_running_loop().create_task(self.read_client(receive))
@@ -169,9 +168,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     # --- lifecycle -------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        handshake = self.scope.get(auth.SCOPE_KEY)
-        if not isinstance(handshake, auth.Handshake):
-            handshake = None
+        handshake = self.handshake
         # Accept before closing: a close before accept() reaches a browser as 1006, not 4001.
         # A client that authenticated with the bearer subprotocol must get it back, or the
         # browser fails the handshake.
@@ -188,7 +185,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.TOO_MANY_REQUESTS)
             return
         self.counted_user_id = session.user_id
-        self.expires_at = handshake.expires_at if handshake else None
         self.feed = Feed(session.last_id)
         self.feed.remember(row["id"] for row in started.unread_rows)
         # The hub hands over what its groups received since the snapshot began, or says it
@@ -202,7 +198,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.send_frame(
             payloads.unread_notifications_frame(started.unread_rows, session.unread_counts)
         )
-        self.timers.expire_token_at(self.expires_at)
+        self.timers.expire_token_at(handshake.expires_at if handshake else None)
         self.timers.revalidate_periodically()
         if not complete:
             self.inbox.request_repair()
@@ -332,8 +328,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD, "'token' is not a valid access token of this user."
             )
-        self.expires_at = result.expires_at
-        self.timers.expire_token_at(self.expires_at)
+        self.timers.expire_token_at(result.expires_at)
         return {"action": "refresh_token", "status": "success", "expires_at": result.expires_at}
 
     async def action_sync(self, request: Request) -> payloads.Frame:
