@@ -16,6 +16,18 @@ from bench.harness.env import CONNECT_CONCURRENCY, log
 Publish = Callable[[str], Awaitable[Any]]
 
 
+async def open_all(open_one: Callable[[], Awaitable[None]], count: int) -> None:
+    """Run ``open_one`` ``count`` times at once (each bounded by its own semaphore), then
+    freeze what they made: thousands of open sockets are thousands of long-lived objects, and
+    frozen, the client's collector no longer walks them again and again."""
+    started = time.perf_counter()
+    await asyncio.gather(*(open_one() for _ in range(count)))
+    gc.collect()
+    gc.freeze()
+    if count >= 100:
+        log(f"  opened {count} sockets in {time.perf_counter() - started:.1f}s")
+
+
 class Sockets:
     """Open client sockets whose frames go to one replaceable callback."""
 
@@ -44,14 +56,7 @@ class Sockets:
             self.sockets.append(ws)
             self.readers.append(asyncio.create_task(self.read(ws)))
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(count)))
-        # Thousands of open sockets are thousands of long-lived objects: frozen, the client's
-        # collector no longer walks them again and again while the next ones open.
-        gc.collect()
-        gc.freeze()
-        if count >= 100:
-            log(f"  opened {count} sockets in {time.perf_counter() - started:.1f}s")
+        await open_all(one, count)
 
     async def read(self, ws: Any) -> None:
         with contextlib.suppress(Exception):

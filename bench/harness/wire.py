@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from bench.harness.env import CONNECT_CONCURRENCY, log
+from bench.harness.env import CONNECT_CONCURRENCY
+from bench.harness.sockets import open_all
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 #: (opcode, fin, payload) of one frame.
@@ -213,12 +214,7 @@ class WireSockets:
                 self.sockets.append(protocol)
                 await asyncio.wait_for(protocol.first_frame, 30)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(count)))
-        gc.collect()
-        gc.freeze()
-        if count >= 100:
-            log(f"  opened {count} sockets in {time.perf_counter() - started:.1f}s")
+        await open_all(one, count)
 
     async def close(self) -> None:
         sockets, self.sockets = self.sockets, []
