@@ -9,6 +9,7 @@ True) makes that policy explicit; set it to False to refuse them too.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlparse
 
@@ -49,6 +50,10 @@ def origin_headers_parse(scope: dict[str, Any]) -> bool:
         try:
             parsed = urlparse(value.decode("latin1"))
             parsed.hostname, parsed.port  # noqa: B018 - each raises ValueError when malformed
+            if "[" in parsed.netloc:
+                # Python 3.11.4+ refuses a bracketed host that is not an IPv6 address in
+                # urlparse itself; 3.10 reads ``http://[shop.example.com]`` as that host.
+                ipaddress.IPv6Address((parsed.hostname or "").split("%")[0])
         except ValueError:
             return False
     return True
