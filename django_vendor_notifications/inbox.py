@@ -55,6 +55,9 @@ class Inbox:
         #: How many times pushes were dropped for a repair (for tests and logs).
         self.overflows = 0
         self.waiter: asyncio.Future[None] | None = None
+        #: The socket's event loop, looked up once: asyncio.get_running_loop() is a getpid()
+        #: system call each time, which showed as 14 % of a broadcast's server time on daphne.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -124,7 +127,9 @@ class Inbox:
 
     async def get(self) -> dict[str, Any]:
         while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
+            if self.loop is None:
+                self.loop = asyncio.get_running_loop()
+            self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
