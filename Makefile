@@ -12,12 +12,14 @@ DEMO := $(BIN)/python example_project/manage.py
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
-.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick
+.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
+	bench-profile bench-connect-cost
 
 help:
 	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
 	@echo "make test   - run the test suite on SQLite and PostgreSQL (starts PostgreSQL and Redis)"
-	@echo "make bench  - the benchmarks (about 10 minutes; see docs/benchmarks.md); make bench-quick: 1 minute"
+	@echo "make bench  - the benchmarks (about 12 minutes; see docs/benchmarks.md); make bench-quick: 1 minute"
+	@echo "make bench-profile SCENARIO=connect|broadcast / make bench-connect-cost - where the time goes"
 	@echo "make lint / make typecheck / make tox - ruff, mypy, the full tox matrix"
 
 $(BIN)/.installed: pyproject.toml
@@ -68,6 +70,14 @@ bench: $(BIN)/.bench-installed services
 # The same scenarios with small N on one server: bench/results/quick.json.
 bench-quick: $(BIN)/.bench-installed services
 	$(BENCH_ENV) $(BIN)/python -m bench.run --quick $(BENCH_ONLY)
+
+# Where a scenario's server spends its time (py-spy), and a connect's cost step by step.
+SCENARIO ?= broadcast
+bench-profile: $(BIN)/.bench-installed services
+	$(BENCH_ENV) $(BIN)/python -m bench.profile $(SCENARIO)
+
+bench-connect-cost: $(BIN)/.bench-installed services
+	$(BENCH_ENV) $(BIN)/python -m bench.connect_cost
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3
