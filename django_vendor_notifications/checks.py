@@ -198,6 +198,9 @@ def _check_numbers() -> list[CheckMessage]:
         interval = app_settings.get(key)
         if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
             refuse(key, "None or a positive number of seconds")
+    drain = app_settings.get("DRAIN_SECONDS")
+    if drain is not None and not _is_number(drain, minimum=0, inclusive=True):
+        refuse("DRAIN_SECONDS", "None or a number of seconds >= 0")
     # Whole days: a fraction would read as "keep everything" after int() in the command.
     retention = app_settings.get("RETENTION_DAYS")
     if retention is not None and (type(retention) is not int or retention < 1):

@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
+    # On SIGTERM (a deploy), seconds over which a server process closes its sockets with 4012
+    # in even batches before the server stops, so they do not all reconnect to the next
+    # process in the same instant; 0 closes them all at once. None leaves SIGTERM alone.
+    "DRAIN_SECONDS": 5.0,
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -264,6 +268,11 @@ class AppSettings:
     @property
     def SOCKET_QUEUE_BYTES(self) -> int:
         return int(self.get("SOCKET_QUEUE_BYTES"))
+
+    @property
+    def DRAIN_SECONDS(self) -> float | None:
+        value = self.get("DRAIN_SECONDS")
+        return None if value is None else float(value)
 
     @property
     def ALLOW_MISSING_ORIGIN(self) -> bool:

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 
 from . import actions, auth, delivery, payloads, services
 from .conf import app_settings
+from .drain import DRAIN_EVENT, Drain, drain_for_loop
 from .feed import Feed, Verdict
 from .hub import Hub, hub_for
 from .inbox import BROKEN, REPAIR, Inbox
@@ -79,6 +80,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.counted_user_id: Any = None
         self.handshake: auth.Handshake | None = None
+        self.drain_registry: Drain | None = None
         self.timers = SocketTimers(self.inbox)
         self.rate_limit = TokenBucket(
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
@@ -143,6 +145,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         elif kind == TOKEN_EXPIRED_EVENT:
             if not self.closing:
                 await self.close_with(CloseCode.AUTHENTICATION_FAILED)
+        elif kind == DRAIN_EVENT:
+            if not self.closing:
+                await self.close_with(CloseCode.SERVER_RESTARTING)
         elif (handler := kind.replace(".", "_")) in OWN_HANDLERS:
             await getattr(self, handler)(message)
         elif hasattr(self, handler):
@@ -165,6 +170,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # The client reconnects (4013) and recovers with ?since=.
         self.inbox.break_down()
 
+    # --- the drain's side (drain.Drainable) -------------------------------------------------
+
+    def drain(self) -> None:
+        self.inbox.put_event({"type": DRAIN_EVENT})
+
     # --- lifecycle -------------------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -174,6 +184,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # browser fails the handshake.
         await self.accept(subprotocol=handshake.subprotocol if handshake else None)
         self.accepted = True
+        registry = drain_for_loop()
+        if registry.draining:
+            # This process is stopping: send the client elsewhere before any database work.
+            await self.close_with(CloseCode.SERVER_RESTARTING)
+            return
         snapshot_began = asyncio.get_running_loop().time()
         # The one thread hop of a connect: token, user, vendor, counts, newest id, snapshot.
         started = await start_session(self.scope.get("user"))
@@ -195,6 +210,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_try_again_later()
             return
         self.session = session
+        self.drain_registry = registry
+        registry.add(self)
         await self.send_frame(
             payloads.unread_notifications_frame(started.unread_rows, session.unread_counts)
         )
@@ -225,6 +242,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     def release(self) -> None:
         """Leave the hub's groups, stop the timers and free the user's socket slot (once)."""
         self.timers.cancel_all()
+        if self.drain_registry is not None:
+            self.drain_registry.discard(self)
+            self.drain_registry = None
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None

@@ -26,6 +26,9 @@ class CloseCode(IntEnum):
     AUTHENTICATION_FAILED = 4001
     #: The user is authenticated but may not read any vendor's notifications. Do not retry.
     PERMISSION_DENIED = 4003
+    #: This server process is shutting down (a deploy): reconnect now, after a short random
+    #: pause, and sync from the newest id you have; another process will answer.
+    SERVER_RESTARTING = 4012
     #: The server cannot deliver live notifications right now (its channel layer, usually
     #: Redis, is unreachable). Reconnect with backoff, then sync from the newest id you have.
     TRY_AGAIN_LATER = 4013

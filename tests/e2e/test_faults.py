@@ -66,6 +66,8 @@ class FollowingClient:
     connections: int = 0
     #: (close code or None, seconds from starting to connect until the close) per connection.
     closes: list[tuple[int | None, float]] = field(default_factory=list)
+    #: The event-loop time of each of those closes.
+    closed_at: list[float] = field(default_factory=list)
     #: The same for connections closed before their first frame: refused, not dropped.
     refusals: list[tuple[int | None, float]] = field(default_factory=list)
     served: bool = False
@@ -95,6 +97,7 @@ class FollowingClient:
             if stop.is_set():
                 break
             self.closes.append((code, loop.time() - started))
+            self.closed_at.append(loop.time())
             if not self.served:
                 self.refusals.append(self.closes[-1])
             await asyncio.sleep(delay)

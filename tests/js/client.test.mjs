@@ -204,6 +204,39 @@ describe("backoff", () => {
     );
     await until(() => WebSocketImpl.sockets.length === 3, "a reconnect after 4029");
   });
+
+  test("4012, 1012 and 1001 (the server is stopping): a short pause, never a grown back-off", async () => {
+    const { client, WebSocketImpl } = makeClient({ random: () => 0.999999 });
+    const statuses = collect(client, "status");
+    // Two failures first: the back-off has grown to its cap of 20.
+    for (let i = 0; i < 2; i += 1) {
+      await until(() => WebSocketImpl.sockets.length === i + 1, `socket ${i + 1}`);
+      WebSocketImpl.last.drop(CloseCode.ABNORMAL);
+    }
+    const codes = [CloseCode.SERVER_RESTARTING, CloseCode.SERVICE_RESTART, CloseCode.GOING_AWAY];
+    for (const [i, code] of codes.entries()) {
+      await until(() => WebSocketImpl.sockets.length === i + 3, `socket ${i + 3}`);
+      WebSocketImpl.last.accept();
+      WebSocketImpl.last.drop(code);
+    }
+    await until(() => WebSocketImpl.sockets.length === 6, "a reconnect after each");
+    WebSocketImpl.last.drop(CloseCode.ABNORMAL);
+    const closed = statuses.filter((s) => s.status === "closed");
+    assert.deepEqual(
+      closed.map((s) => [s.code, s.retryIn]),
+      [
+        [1006, 4],
+        [1006, 9],
+        // Jittered within the first step (cap 5), however long the back-off had grown.
+        [4012, 4],
+        [1012, 4],
+        [1001, 4],
+        // A restart is not a failure: the back-off goes on from where it was.
+        [1006, 19],
+      ],
+    );
+    assert.equal(CloseCode.SERVER_RESTARTING, 4012);
+  });
 });
 
 // --- close codes ---------------------------------------------------------------------------

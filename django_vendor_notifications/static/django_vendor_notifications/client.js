@@ -13,11 +13,21 @@
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   ABNORMAL: 1006,
+  GOING_AWAY: 1001,
+  SERVICE_RESTART: 1012,
   AUTHENTICATION_FAILED: 4001,
   PERMISSION_DENIED: 4003,
+  SERVER_RESTARTING: 4012,
   TRY_AGAIN_LATER: 4013,
   TOO_MANY_REQUESTS: 4029,
 });
+
+/** Closes that mean "this server process is stopping": reconnect without backing off. */
+const RESTART_CODES = new Set([
+  CloseCode.GOING_AWAY,
+  CloseCode.SERVICE_RESTART,
+  CloseCode.SERVER_RESTARTING,
+]);
 
 const DEFAULTS = Object.freeze({
   useSubprotocol: true,
@@ -263,7 +273,14 @@ export class NotificationClient extends EventTarget {
     let delay = backoffDelay(this._attempt, this.options.backoff, this.random);
     // Too many requests or sockets: never straight back; wait at least half the cap.
     if (code === CloseCode.TOO_MANY_REQUESTS) delay = Math.floor(cap / 2 + delay / 2);
-    this._attempt += 1;
+    if (RESTART_CODES.has(code)) {
+      // The process is going away, not failing: reconnect now (to another one), after a
+      // random pause no longer than the first back-off step so the clients do not all
+      // arrive together.
+      delay = backoffDelay(0, this.options.backoff, this.random);
+    } else {
+      this._attempt += 1;
+    }
     this._setStatus("closed", { code, reason, willReconnect: true, retryIn: delay });
     const generation = this._generation;
     this._reconnectTimer = setTimeout(() => {
