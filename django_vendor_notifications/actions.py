@@ -12,19 +12,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from . import payloads, services
+from .database import in_thread
 from .protocol import ErrorCode, ProtocolError, Request
 
-notifications_page = database_sync_to_async(services.notifications_page)
-cursor_page = database_sync_to_async(services.cursor_page)
-mark_read_now = database_sync_to_async(services.mark_read)
-mark_all_read_now = database_sync_to_async(services.mark_all_read)
-mark_unread_now = database_sync_to_async(services.mark_unread)
-archive_now = database_sync_to_async(services.archive)
-unarchive_now = database_sync_to_async(services.unarchive)
-unread_counts = database_sync_to_async(services.unread_counts)
+notifications_page = in_thread(services.notifications_page)
+cursor_page = in_thread(services.cursor_page)
+mark_read_now = in_thread(services.mark_read)
+mark_all_read_now = in_thread(services.mark_all_read)
+mark_unread_now = in_thread(services.mark_unread)
+archive_now = in_thread(services.archive)
+unarchive_now = in_thread(services.unarchive)
+unread_counts = in_thread(services.unread_counts)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def _check_numbers() -> list[CheckMessage]:
     for key in ("TOKEN_EXPIRY_GRACE", "GROUP_LINGER"):
         if not _is_number(app_settings.get(key), minimum=0, inclusive=True):
             refuse(key, "a number of seconds >= 0")
-    for key in ("REVALIDATE_INTERVAL", "LAYER_CHECK_INTERVAL"):
+    for key in ("REVALIDATE_INTERVAL", "LAYER_CHECK_INTERVAL", "DATABASE_TIMEOUT"):
         interval = app_settings.get(key)
         if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
             refuse(key, "None or a positive number of seconds")

@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
+    # Seconds a socket waits for one database call before it answers "unavailable" (a hung
+    # database would otherwise hold every socket of the process); None waits forever.
+    "DATABASE_TIMEOUT": 10.0,
     # On SIGTERM (a deploy), seconds over which a server process closes its sockets with 4012
     # in even batches before the server stops, so they do not all reconnect to the next
     # process in the same instant; 0 closes them all at once. None leaves SIGTERM alone.
@@ -268,6 +271,11 @@ class AppSettings:
     @property
     def SOCKET_QUEUE_BYTES(self) -> int:
         return int(self.get("SOCKET_QUEUE_BYTES"))
+
+    @property
+    def DATABASE_TIMEOUT(self) -> float | None:
+        value = self.get("DATABASE_TIMEOUT")
+        return None if value is None else float(value)
 
     @property
     def DRAIN_SECONDS(self) -> float | None:

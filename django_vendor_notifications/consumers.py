@@ -9,13 +9,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from . import actions, auth, delivery, payloads, services
 from .conf import app_settings
+from .database import DatabaseUnavailable, in_thread
 from .drain import DRAIN_EVENT, Drain, drain_for_loop
 from .feed import Feed, Verdict
 from .hub import Hub, hub_for
@@ -35,14 +35,14 @@ from .timers import TOKEN_EXPIRED_EVENT, SocketTimers
 
 logger = logging.getLogger(__name__)
 
-start_session = database_sync_to_async(services.start_session)
-rows_since = database_sync_to_async(services.rows_since)
+start_session = in_thread(services.start_session)
+rows_since = in_thread(services.rows_since)
 #: Catch-ups after a lost probe or a late event, and reloads (a host's reload event reaches
 #: every socket of a vendor at once): a vendor's sockets share one query.
 rows_since_shared = SharedReads(rows_since)
-inbox_state_shared = SharedReads(database_sync_to_async(services.inbox_state))
-check_access = database_sync_to_async(services.check_access)
-authenticate = database_sync_to_async(auth.authenticate)
+inbox_state_shared = SharedReads(in_thread(services.inbox_state))
+check_access = in_thread(services.check_access)
+authenticate = in_thread(auth.authenticate)
 
 #: Handlers that touch no database or open their own thread hop: called directly, without the
 #: hop Channels makes before every handler to close stale database connections.
@@ -106,7 +106,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         reader = asyncio.get_running_loop().create_task(self.read_client(receive))
         try:
             while True:
-                await self.dispatch(await self.inbox.get())
+                item = await self.inbox.get()
+                try:
+                    await self.dispatch(item)
+                except DatabaseUnavailable as exc:
+                    self.retry_without_database(item, exc)
         except StopConsumer:
             pass
         except Exception as exc:
@@ -158,6 +162,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # take the socket down.
             logger.warning("Ignoring unknown channel-layer event %r.", kind)
 
+    def retry_without_database(self, item: dict[str, Any], exc: DatabaseUnavailable) -> None:
+        """An event could not be handled for want of the database: try again later, so that a
+        gap is still filled and a reload still sent once the database is back."""
+        logger.warning("A notification socket waits for the database (%s).", exc)
+        if item is REPAIR or item.get("type") == delivery.PUSH_EVENT:
+            self.timers.catch_up_soon()
+        elif item.get("type") == delivery.RELOAD_EVENT:
+            self.timers.put_later(item)
+        # A revalidation is skipped: the next one (REVALIDATE_INTERVAL) checks again.
+
     # --- the hub's side (hub.Member) -------------------------------------------------------
 
     def deliver(self, event: dict[str, Any]) -> None:
@@ -191,7 +205,12 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         snapshot_began = asyncio.get_running_loop().time()
         # The one thread hop of a connect: token, user, vendor, counts, newest id, snapshot.
-        started = await start_session(self.scope.get("user"))
+        try:
+            started = await start_session(self.scope.get("user"))
+        except DatabaseUnavailable as exc:
+            logger.warning("Refused a notification socket: the database is unavailable (%s).", exc)
+            await self.close_try_again_later()
+            return
         if isinstance(started, CloseCode):
             await self.close_with(started)
             return
@@ -302,6 +321,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             reply = payloads.error_frame(error.code, error.message)
             request_id = error.request_id
+        except DatabaseUnavailable as exc:
+            logger.warning("A notification request failed: the database is unavailable (%s).", exc)
+            reply = payloads.error_frame(
+                ErrorCode.UNAVAILABLE, "The database is unavailable; try again shortly."
+            )
         except Exception:
             # Never a traceback to the client; the server log keeps it.
             logger.exception("Unexpected error while handling a notification socket message.")

@@ -45,6 +45,9 @@ class ErrorCode:
     UNKNOWN_ACTION = "unknown_action"
     INVALID_FIELD = "invalid_field"
     NOT_FOUND = "not_found"
+    #: The database refused or did not answer in time; nothing was read. Retry shortly (every
+    #: action is idempotent).
+    UNAVAILABLE = "unavailable"
     MESSAGE_TOO_LARGE = "message_too_large"
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from typing import Any
 
 from . import delivery
 from .conf import app_settings
@@ -70,6 +71,18 @@ class SocketTimers:
             self.handles["catch_up"] = loop.call_at(self.catch_up_due, self.catch_up_when_due)
         else:
             self.inbox.request_repair()
+
+    def put_later(self, event: dict[str, Any]) -> None:
+        """Put ``event`` into the inbox again after CATCH_UP_AFTER (one of a kind at a time)."""
+        name = f"later:{event.get('type')}"
+        if name not in self.handles:
+            self.handles[name] = asyncio.get_running_loop().call_later(
+                CATCH_UP_AFTER, self.put_now, name, event
+            )
+
+    def put_now(self, name: str, event: dict[str, Any]) -> None:
+        self.handles.pop(name, None)
+        self.inbox.put_event(event)
 
     def cancel(self, name: str) -> None:
         if (handle := self.handles.pop(name, None)) is not None:

@@ -219,6 +219,10 @@ def test_environment_switches_to_postgresql_and_redis() -> None:
     assert settings["db"]["ENGINE"] == "django.db.backends.postgresql"
     assert (settings["db"]["NAME"], settings["db"]["HOST"]) == ("marketplace", "db.example")
     assert (settings["db"]["PORT"], settings["db"]["USER"]) == (5433, "shop")
+    # A hung database gives up within seconds (docs/deployment.md#database-outages).
+    assert settings["db"]["OPTIONS"]["connect_timeout"] == 5
+    assert settings["db"]["OPTIONS"]["options"] == "-c statement_timeout=5000"
+    assert settings["db"]["CONN_HEALTH_CHECKS"] is True
     layer = settings["layers"]["default"]
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     [host] = layer["CONFIG"]["hosts"]

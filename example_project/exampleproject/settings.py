@@ -96,6 +96,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that hangs must not hold the server: give up connecting after 5 s and any
+    # statement after 5 s, below the sockets' own DATABASE_TIMEOUT (10 s). See
+    # docs/deployment.md#database-outages.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL")

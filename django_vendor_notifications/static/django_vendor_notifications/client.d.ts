@@ -135,7 +135,7 @@ export interface UnreadCountChangedFrame extends FrameBase {
 export interface ErrorFrame extends FrameBase {
   action: "error";
   /** invalid_json, invalid_message, binary_not_supported, unknown_action, invalid_field,
-   * not_found, message_too_large, rate_limited, internal_error, or a later one. */
+   * not_found, message_too_large, rate_limited, internal_error, unavailable, or a later one. */
   error: string;
   message: string;
 }
