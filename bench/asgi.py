@@ -16,16 +16,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 get_asgi_application()
 
-if os.environ.get("BENCH_GC_THRESHOLD"):
-    # An experiment of docs/benchmarks.md ("Where the time goes"): collect the youngest
-    # generation after this many allocations instead of 700, and leave everything imported
-    # so far out of every collection.
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), *gc.get_threshold()[1:])
-
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 
 from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
@@ -70,3 +60,39 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise ValueError(f"The benchmark serves WebSockets only, not {scope['type']!r}.")
     inner = _bare if scope["path"] == BARE_PATH else _app
     await inner(scope, receive, send)
+
+
+def collector_experiments() -> None:
+    """The garbage-collector experiments of docs/benchmarks.md, by environment variable.
+
+    BENCH_GC_THRESHOLD=N: what docs/deployment.md offers hosts: everything loaded so far is
+    frozen out of every collection, and the youngest generation is collected after N
+    allocations instead of 700. BENCH_GC_LOG=1: each collection that pauses the server for
+    more than 10 ms is printed to stderr (the server's log) with its generation.
+    """
+    import gc
+    import sys
+    import time
+
+    if os.environ.get("BENCH_GC_THRESHOLD"):
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(int(os.environ["BENCH_GC_THRESHOLD"]), *gc.get_threshold()[1:])
+    if os.environ.get("BENCH_GC_LOG"):
+        started = [0.0]
+
+        def log_collection(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            elif (pause := time.perf_counter() - started[0]) > 0.01:
+                print(
+                    f"gc: generation {info['generation']} took {pause * 1000:.0f} ms, "
+                    f"{info['collected']} collected",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        gc.callbacks.append(log_collection)
+
+
+collector_experiments()
