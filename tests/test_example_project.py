@@ -307,9 +307,11 @@ def test_seed_demo_prints_logins_and_a_ready_link(migrated: tuple[dict[str, str]
     for username in ("demo-owner", "demo-manager", "demo-packer", "demo-customer"):
         assert username in output
     assert "demo-password" in output
-    link = next(line.strip() for line in output.splitlines() if "?token=" in line)
-    assert link.startswith("http://localhost:9000/?token=")
-    assert decode(link.split("?token=", 1)[1])["token_type"] == "access"
+    # The token rides in the fragment, which no server or proxy ever receives or logs.
+    assert "?token=" not in output
+    link = next(line.strip() for line in output.splitlines() if "#token=" in line)
+    assert link.startswith("http://localhost:9000/#token=")
+    assert decode(link.split("#token=", 1)[1])["token_type"] == "access"
 
 
 # --- a running server --------------------------------------------------------------------
@@ -321,6 +323,7 @@ class DemoServer:
     layer: str
     env: dict[str, str]
     seed: dict[str, Any]
+    log_path: Path
 
     @property
     def base_url(self) -> str:
@@ -389,7 +392,7 @@ def server(
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"runserver did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield DemoServer(port=port, layer=request.param, env=env, seed=seed)
+        yield DemoServer(port=port, layer=request.param, env=env, seed=seed, log_path=log_path)
     finally:
         process.terminate()
         try:
@@ -582,6 +585,22 @@ async def test_demo_notify_refuses_callers_without_a_vendor(server: DemoServer) 
         assert (await post_json(url, {"category": ORDER}, server.token(role)))[0] == 403
     status, body = await post_json(url, {"category": "Spam"}, server.token("owner"))
     assert status == 400 and "Spam" in body["detail"]
+
+
+def test_a_token_in_a_plain_http_request_stays_out_of_the_log(server: DemoServer) -> None:
+    """A tab opened on the socket URL (or any page) with ?token=: runserver logs the request
+    line, with the token's value redacted."""
+    token = server.token("owner")
+    status, _ = http("GET", f"{server.base_url}/v1/ws/notifications/?token={token}")
+    assert status == 404
+    assert http("GET", f"{server.base_url}/?x=1&token={token}")[0] == 200
+    deadline = time.monotonic() + 5
+    while "/?x=1&token=" not in (log := server.log_path.read_text()):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.05)
+    assert "/v1/ws/notifications/?token=[redacted]" in log
+    assert "/?x=1&token=[redacted]" in log
+    assert token not in log and token.split(".")[2] not in log
 
 
 def test_the_demo_page_is_served(server: DemoServer) -> None:

@@ -155,3 +155,23 @@ VENDOR_NOTIFICATIONS = {
         "General Notifications",
     ],
 }
+
+# Django's console logging, with access tokens redacted: runserver logs every HTTP request
+# with its query string, so a tab opened on the socket URL with ?token= would otherwise
+# print a live token (docs/security.md#tokens-and-logs).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "require_debug_true": {"()": "django.utils.log.RequireDebugTrue"},
+        "redact_tokens": {"()": "django_vendor_notifications.redaction.RedactTokens"},
+    },
+    "handlers": {
+        "console": {
+            "level": "INFO",
+            "filters": ["require_debug_true", "redact_tokens"],
+            "class": "logging.StreamHandler",
+        },
+    },
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO"}},
+}

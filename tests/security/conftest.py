@@ -106,6 +106,7 @@ def start(
     settings: dict[str, Any],
     *,
     server: str = "daphne",
+    log_config: dict[str, Any] | None = None,
 ) -> Iterator[SecurityServer]:
     env = {
         **os.environ,
@@ -133,6 +134,10 @@ def start(
             "--port", str(port), "--lifespan", "off", "--ws-per-message-deflate", "false",
             "--ws-max-size", str(SERVER_MAX_MESSAGE_BYTES), "--timeout-graceful-shutdown", "1",
         ]  # fmt: skip
+        if log_config is not None:
+            config_path = tmp_path_factory.mktemp("log-config") / "logging.json"
+            config_path.write_text(json.dumps(log_config))
+            command += ["--log-config", str(config_path)]
     log_path: Path = tmp_path_factory.mktemp("security-server") / f"{name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -179,6 +184,35 @@ def uvicorn_server(
     tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[SecurityServer]:
     yield from start(tmp_path_factory, "uvicorn", {}, server="uvicorn")
+
+
+#: What docs/security.md gives uvicorn with --log-config: its loggers through RedactTokens.
+REDACTING_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "django_vendor_notifications.redaction.RedactTokens"}},
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        }
+    },
+    "loggers": {
+        name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def uvicorn_redacting_server(
+    tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
+) -> Iterator[SecurityServer]:
+    yield from start(
+        tmp_path_factory, "uvicorn-redacting", {}, server="uvicorn", log_config=REDACTING_LOG_CONFIG
+    )
 
 
 @pytest.fixture

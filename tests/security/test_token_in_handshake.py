@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import jwt
@@ -115,5 +120,29 @@ async def test_bearer_token_stays_out_of_uvicorns_access_log(
         assert (await receive_frame(ws))["action"] == "unread_notifications"
     log = uvicorn_server.log_since(offset)
     assert '"WebSocket /v1/ws/notifications/" [accepted]' in log
+    for secret in parts(token):
+        assert secret not in log
+
+
+async def test_query_string_token_is_redacted_in_uvicorns_logs_with_the_filter(
+    uvicorn_redacting_server: SecurityServer, vendor: Vendor
+) -> None:
+    """With RedactTokens on uvicorn's loggers (docs/security.md), neither its socket line nor
+    its access log line for a plain HTTP request to the socket URL holds the token."""
+    server = uvicorn_redacting_server
+    token = access_token_for(vendor.user)
+    offset = server.log_offset()
+    async with server.connect(token) as ws:
+        assert (await receive_frame(ws))["action"] == "unread_notifications"
+    url = f"http://127.0.0.1:{server.server.port}/v1/ws/notifications/?token={token}"
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(urllib.request.Request(url), timeout=5).close()
+    deadline = time.monotonic() + 5
+    while '"GET /v1/ws/notifications/?token=[redacted] HTTP/1.1"' not in (
+        log := server.log_since(offset)
+    ):
+        assert time.monotonic() < deadline, log[-3000:]
+        await asyncio.sleep(0.05)
+    assert '"WebSocket /v1/ws/notifications/?token=[redacted]" [accepted]' in log
     for secret in parts(token):
         assert secret not in log

@@ -137,7 +137,8 @@ class Command(BaseCommand):
         write(f"  {users['other_owner']['username']:<18} owns vendor {result['vendors'][1]['id']}")
         write(f"  {users['admin']['username']:<18} superuser for /admin/")
         write(f"Open the demo as {users['owner']['username']}:")
-        write(f"  {url.rstrip('/')}/?token={result['tokens']['owner']}")
+        # In the fragment, which a browser never sends: no server or proxy logs it.
+        write(f"  {url.rstrip('/')}/#token={result['tokens']['owner']}")
 
 
 def make_notifications(vendor: Vendor, count: int, unread: int) -> None:

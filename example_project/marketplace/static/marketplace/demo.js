@@ -236,10 +236,11 @@ for (const category of config.categories) {
   $("notify-buttons").append(node);
 }
 
-// A ready link (…/?token=<access>) connects at once; the token leaves the address bar.
-const linkToken = new URLSearchParams(location.search).get(config.tokenParameter);
+// A ready link (…/#token=<access>) connects at once. The token is in the fragment, which the
+// browser never sends to the server (so no access log holds it), and leaves the address bar.
+const linkToken = new URLSearchParams(location.hash.slice(1)).get("token");
 if (linkToken) {
-  history.replaceState(null, "", location.pathname);
+  history.replaceState(null, "", location.pathname + location.search);
   tokens.access = linkToken;
   start();
 }
