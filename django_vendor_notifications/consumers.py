@@ -102,7 +102,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # may read scope["user"] first, so gets it checked by the middleware as before.
             self.handshake.checked_by_consumer = True
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
+        self.base_send = send_or_raise_client_gone(send)
         reader = asyncio.get_running_loop().create_task(self.read_client(receive))
         try:
             while True:
@@ -113,6 +113,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                     self.retry_without_database(item, exc)
         except StopConsumer:
             pass
+        except ClientGone as gone:
+            # Not a failure of ours: the client left while a frame was on its way.
+            logger.debug("A notification socket's client left mid-send: %r", gone.__cause__)
         except Exception as exc:
             if not is_layer_failure(exc):
                 raise
@@ -435,6 +438,25 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))
+
+
+class ClientGone(Exception):
+    """The server refused a frame because the client has disconnected."""
+
+
+def send_or_raise_client_gone(
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """The server's ``send``, raising ClientGone where it raises an OSError: what ASGI servers
+    do for a client that has gone (uvicorn's ClientDisconnected), which is no layer failure."""
+
+    async def send_to_client(message: dict[str, Any]) -> None:
+        try:
+            await send(message)
+        except OSError as exc:
+            raise ClientGone() from exc
+
+    return send_to_client
 
 
 def check_size(text_data: str | None, bytes_data: bytes | None) -> None:

@@ -1,4 +1,5 @@
-"""tests/asgi.py behind the app's origin validator, as the docs tell a host to deploy it."""
+"""tests/asgi.py behind the app's origin validator, ending with refuse_unknown_paths, as the docs
+tell a host to deploy it."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from django_vendor_notifications.auth import JWTAuthMiddlewareStack  # noqa: E402
 from django_vendor_notifications.origins import AllowedHostsOriginValidator  # noqa: E402
-from django_vendor_notifications.routing import websocket_urlpatterns  # noqa: E402
+from django_vendor_notifications.routing import (  # noqa: E402
+    refuse_unknown_paths,
+    websocket_urlpatterns,
+)
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
         "websocket": AllowedHostsOriginValidator(
-            JWTAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            JWTAuthMiddlewareStack(URLRouter([*websocket_urlpatterns, refuse_unknown_paths]))
         ),
     }
 )

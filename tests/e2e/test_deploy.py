@@ -13,8 +13,12 @@ batches across DRAIN_SECONDS, then the server stops on its own handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +26,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect as websockets_connect
 
 from tests.conftest import access_token_for
 from tests.testapp.models import Vendor
 
-from .conftest import AsgiServer, ServerKind, launch_server, server_env, unique_prefix
+from .conftest import (
+    PROJECT_ROOT,
+    AsgiServer,
+    ServerKind,
+    free_port,
+    launch_server,
+    receive_json,
+    server_env,
+    unique_prefix,
+    wait_until_listening,
+)
 from .test_faults import (
     FollowingClient,
     Publisher,
@@ -149,3 +164,78 @@ async def test_a_crashed_process_loses_no_notification(
         exited_after_seconds=round(exited_after, 2),
         duplicate_frames=sum(client.duplicate_frames for client in clients),
     )
+
+
+# --- SIGTERM after a burst of hostile handshakes ----------------------------------------------
+
+UPGRADE = (
+    b"GET /v1/ws/notifications/?token=x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def hostile_handshake(server: AsgiServer, path: str, **options: Any) -> None:
+    url = f"ws://127.0.0.1:{server.port}{path}"
+    with contextlib.suppress(Exception):
+        async with websockets_connect(url, open_timeout=5, proxy=None, **options) as ws:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.recv(), 2)
+
+
+@pytest.fixture
+def plain_uvicorn(tmp_path: Path) -> Iterator[AsgiServer]:
+    """uvicorn as a host runs it: no --timeout-graceful-shutdown, so a socket task that never
+    ends would keep it from stopping; the origin validator in front, as in the example."""
+    env = server_env("redis", vendor_settings={"DRAIN_SECONDS": 1.0})
+    port = free_port()
+    log_path = tmp_path / "uvicorn.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.asgi_origin:application",
+             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = AsgiServer(ServerKind("uvicorn", "redis"), port, env, process, log_path)
+    try:
+        wait_until_listening(server)
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_uvicorn_stops_promptly_on_sigterm_after_hostile_handshakes(
+    plain_uvicorn: AsgiServer, vendor: Vendor
+) -> None:
+    server = plain_uvicorn
+    path = "/v1/ws/notifications/"
+    burst = []
+    for _ in range(20):
+        burst += [
+            hostile_handshake(server, path),  # no token: 4001
+            hostile_handshake(server, f"{path}?token=not-a-jwt"),
+            hostile_handshake(server, path.rstrip("/")),  # no such route
+            hostile_handshake(server, f"{path}?token=x", origin="http://[::1"),
+            hostile_handshake(server, f"{path}?token=x", origin="https://evil.example"),
+        ]
+    await asyncio.gather(*burst)
+    # Handshakes cut off half-way, and ones left hanging without reading the answer.
+    held = []
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", server.port)) as cut:
+            cut.sendall(UPGRADE)
+        for data in (b"GET /v1/ws/notif", UPGRADE):
+            held.append(socket.create_connection(("127.0.0.1", server.port)))
+            held[-1].sendall(data)
+    try:
+        async with server.connect(access_token_for(vendor.user)) as ws:
+            assert (await receive_json(ws))["action"] == "unread_notifications"
+            server.process.send_signal(signal.SIGTERM)
+            exited_after = await asyncio.to_thread(exit_within, server, 10)
+    finally:
+        for connection in held:
+            connection.close()
+    log = server.log()
+    assert exited_after < 1.0 + 3, log[-3000:]
+    assert "Traceback" not in log and "Channel layer failed" not in log, log[-3000:]
+    report("uvicorn SIGTERM after hostile handshakes", exited_after_seconds=round(exited_after, 2))
