@@ -198,6 +198,9 @@ def _check_numbers() -> list[CheckMessage]:
         interval = app_settings.get(key)
         if interval is not None and not _is_number(interval, minimum=0, inclusive=False):
             refuse(key, "None or a positive number of seconds")
+    pending = app_settings.get("MAX_PENDING_CONNECTS")
+    if pending is not None and (type(pending) is not int or pending < 1):
+        refuse("MAX_PENDING_CONNECTS", "None or a positive integer")
     drain = app_settings.get("DRAIN_SECONDS")
     if drain is not None and not _is_number(drain, minimum=0, inclusive=True):
         refuse("DRAIN_SECONDS", "None or a number of seconds >= 0")

@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     # Whether origins.OriginValidator lets in handshakes without an Origin header (non-browser
     # clients, which still need a valid token).
     "ALLOW_MISSING_ORIGIN": True,
+    # Most connects of one server process between accept and first frame; the next one is
+    # closed with 4013 at once (its client backs off). None (the default): no limit; a limit
+    # made a 2,000-socket reconnect storm slower (docs/deployment.md).
+    "MAX_PENDING_CONNECTS": None,
     # Seconds a socket waits for one database call before it answers "unavailable" (a hung
     # database would otherwise hold every socket of the process); None waits forever.
     "DATABASE_TIMEOUT": 10.0,
@@ -271,6 +275,11 @@ class AppSettings:
     @property
     def SOCKET_QUEUE_BYTES(self) -> int:
         return int(self.get("SOCKET_QUEUE_BYTES"))
+
+    @property
+    def MAX_PENDING_CONNECTS(self) -> int | None:
+        value = self.get("MAX_PENDING_CONNECTS")
+        return None if value is None else int(value)
 
     @property
     def DATABASE_TIMEOUT(self) -> float | None:

@@ -21,7 +21,7 @@ from .feed import Feed, Verdict
 from .hub import Hub, hub_for
 from .inbox import BROKEN, REPAIR, Inbox
 from .layers import is_layer_failure
-from .limits import TokenBucket, open_sockets
+from .limits import TokenBucket, open_sockets, pending_connects
 from .protocol import (
     CloseCode,
     ErrorCode,
@@ -206,6 +206,19 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # This process is stopping: send the client elsewhere before any database work.
             await self.close_with(CloseCode.SERVER_RESTARTING)
             return
+        if not pending_connects.enter(app_settings.MAX_PENDING_CONNECTS):
+            # A reconnect storm: turn this one away now rather than queue it behind hundreds
+            # of others for the one database thread; its client backs off and comes back.
+            await self.close_with(CloseCode.TRY_AGAIN_LATER)
+            return
+        try:
+            await self.start_socket(registry)
+        finally:
+            pending_connects.leave()
+
+    async def start_socket(self, registry: Drain) -> None:
+        """Everything from accept to the first frame: the session, the groups, the snapshot."""
+        handshake = self.handshake
         snapshot_began = asyncio.get_running_loop().time()
         # The one thread hop of a connect: token, user, vendor, counts, newest id, snapshot.
         try:
@@ -297,8 +310,17 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self.send_frame(payloads.error_frame(error.code, error.message))
             return
-        if since_id is not None:
-            await self.send_frame(await self.sync_frame(since_id))
+        if since_id is None:
+            return
+        try:
+            frame = await self.sync_frame(since_id)
+        except DatabaseUnavailable as exc:
+            # The client asked for what it missed and cannot have it now: it must not go on
+            # believing it is caught up. 4013: it reconnects later with ?since= again.
+            logger.warning("A reconnecting socket's sync failed: database unavailable (%s).", exc)
+            await self.close_try_again_later()
+            return
+        await self.send_frame(frame)
 
     # --- client messages -------------------------------------------------------------------
 

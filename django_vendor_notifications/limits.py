@@ -50,3 +50,24 @@ class OpenSockets:
 
 #: The process-wide counter. Consumers of one process share an event loop, so no lock is needed.
 open_sockets = OpenSockets()
+
+
+class PendingConnects:
+    """Connects of this process between accept and first frame: admission control for a
+    reconnect storm. Past the limit a connect is turned away at once (4013, the client backs
+    off) instead of waiting behind hundreds of others for the one database thread."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def enter(self, limit: int | None) -> bool:
+        if limit is not None and self.count >= limit:
+            return False
+        self.count += 1
+        return True
+
+    def leave(self) -> None:
+        self.count -= 1
+
+
+pending_connects = PendingConnects()

@@ -1,10 +1,18 @@
-"""The per-socket token bucket and the per-process socket count, without a socket."""
+"""The per-socket token bucket and the per-process socket and connect counts."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
 import pytest
 
-from django_vendor_notifications.limits import OpenSockets, TokenBucket
+from django_vendor_notifications import consumers, services
+from django_vendor_notifications.database import in_thread
+from django_vendor_notifications.limits import OpenSockets, PendingConnects, TokenBucket
+from django_vendor_notifications.protocol import CloseCode
+from tests.conftest import communicator_for, connect, vendor_settings
 
 
 class FakeClock:
@@ -94,3 +102,44 @@ def test_open_sockets_forgets_users_without_sockets() -> None:
 @pytest.mark.parametrize("limit", [0, -1])
 def test_open_sockets_limit_below_one_refuses(limit: int) -> None:
     assert OpenSockets().acquire(1, limit) is False
+
+
+def test_pending_connects_admit_up_to_the_limit_and_free_a_place_on_leave() -> None:
+    pending = PendingConnects()
+    assert [pending.enter(2) for _ in range(3)] == [True, True, False]
+    pending.leave()
+    assert pending.enter(2) is True
+    assert all(pending.enter(None) for _ in range(100))  # None: no limit
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_connect_past_max_pending_connects_is_closed_4013_at_once(
+    access_token: str, channel_layer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One connect waits for its database hop; with a limit of 1 the next is turned away
+    before any database work, and the first still gets its snapshot."""
+    release = threading.Event()
+    start_session = consumers.start_session
+    monkeypatch.setattr(
+        consumers,
+        "start_session",
+        in_thread(lambda user: release.wait(5) and services.start_session(user)),
+    )
+    with vendor_settings(MAX_PENDING_CONNECTS=1):
+        first = communicator_for(access_token)
+        assert (await first.connect())[0]
+        while consumers.pending_connects.count < 1:
+            await asyncio.sleep(0.01)
+        second = communicator_for(access_token)
+        assert (await second.connect())[0]
+        assert await second.receive_output(timeout=1) == {
+            "type": "websocket.close",
+            "code": CloseCode.TRY_AGAIN_LATER,
+        }
+        release.set()
+        assert (await first.receive_json_from(timeout=5))["action"] == "unread_notifications"
+        assert consumers.pending_connects.count == 0
+        monkeypatch.setattr(consumers, "start_session", start_session)
+        third, _ = await connect(access_token)
+    for socket in (first, second, third):
+        await socket.disconnect()

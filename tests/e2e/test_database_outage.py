@@ -172,6 +172,9 @@ async def test_a_frozen_database_answers_unavailable_within_the_timeout(
 ) -> None:
     figures = await outage_and_back(deployment, database.freeze, database.thaw)
     assert figures["connect_close"] == 4013
-    assert all(DATABASE_TIMEOUT * 0.9 <= s < DATABASE_TIMEOUT + 3
-               for s in figures["reply_seconds"]), figures
+    # The first call waits DATABASE_TIMEOUT for the hung one; once the thread is known to be
+    # stuck, the next ones are answered within a check (CHECK_EVERY), not another timeout.
+    first, *later = figures["reply_seconds"]
+    assert DATABASE_TIMEOUT * 0.9 <= first < DATABASE_TIMEOUT + 3, figures
+    assert all(seconds < DATABASE_TIMEOUT + 3 for seconds in later), figures
     print(f"\n[postgres frozen] {figures}")
