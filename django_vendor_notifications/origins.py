@@ -14,18 +14,23 @@ from typing import Any
 from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator as ChannelsOriginValidator
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
 from .conf import app_settings
+from .refusal import refuse_handshake
 
 
 class OriginValidator(ChannelsOriginValidator):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        if scope.get("type") == "websocket" and not origin_headers_parse(scope):
-            # Channels' own check would raise on it (an HTTP 500 with a traceback).
-            return await WebsocketDenier()(scope, receive, send)
-        return await super().__call__(scope, receive, send)
+        if scope["type"] != "websocket":
+            raise ValueError("You cannot use OriginValidator on a non-WebSocket connection")
+        # An Origin that cannot be parsed is refused: Channels' own check would raise on it
+        # (an HTTP 500 with a traceback).
+        if origin_headers_parse(scope) and self.valid_origin(parsed_origin(scope)):
+            return await self.application(scope, receive, send)
+        # Not Channels' WebsocketDenier, which subscribes to the channel layer for every
+        # refused handshake (see refusal.py).
+        return await refuse_handshake(scope, receive, send)
 
     def valid_origin(self, parsed_origin: Any) -> bool:
         if parsed_origin is None:
@@ -57,3 +62,12 @@ def origin_headers_parse(scope: dict[str, Any]) -> bool:
         except ValueError:
             return False
     return True
+
+
+def parsed_origin(scope: dict[str, Any]) -> Any:
+    """The handshake's Origin as Channels reads it: the last Origin header, parsed, or None."""
+    parsed = None
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            parsed = urlparse(value.decode("latin1"))  # latin-1 decodes any bytes
+    return parsed

@@ -231,7 +231,10 @@ async def test_uvicorn_stops_promptly_on_sigterm_after_hostile_handshakes(
         async with server.connect(access_token_for(vendor.user)) as ws:
             assert (await receive_json(ws))["action"] == "unread_notifications"
             server.process.send_signal(signal.SIGTERM)
-            exited_after = await asyncio.to_thread(exit_within, server, 10)
+            try:
+                exited_after = await asyncio.to_thread(exit_within, server, 10)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"uvicorn still runs 10 s after SIGTERM:\n{server.log()[-3000:]}")
     finally:
         for connection in held:
             connection.close()
