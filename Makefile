@@ -13,13 +13,14 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
 .PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
-	bench-profile bench-connect-cost
+	bench-profile bench-connect-cost soak
 
 help:
 	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
 	@echo "make test   - run the test suite on SQLite and PostgreSQL (starts PostgreSQL and Redis)"
 	@echo "make bench  - the benchmarks (about 12 minutes; see docs/benchmarks.md); make bench-quick: 1 minute"
 	@echo "make bench-profile SCENARIO=connect|broadcast / make bench-connect-cost - where the time goes"
+	@echo "make soak   - 15 minutes of clients coming and going under a publisher (SOAK_SECONDS=900)"
 	@echo "make lint / make typecheck / make tox - ruff, mypy, the full tox matrix"
 
 $(BIN)/.installed: pyproject.toml
@@ -49,6 +50,12 @@ test-sqlite: venv
 
 test-postgres: venv services
 	DATABASE_URL=$(POSTGRES_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+
+# Not part of make test: nothing lost or twice, memory flat, for SOAK_SECONDS (CI: 60).
+SOAK_SECONDS ?= 900
+soak: venv services
+	SOAK_SECONDS=$(SOAK_SECONDS) DATABASE_URL=$(POSTGRES_URL) REDIS_URL=$(REDIS_URL) \
+		$(BIN)/python -m pytest -m soak -s -p no:cacheprovider
 
 lint: venv
 	$(BIN)/ruff check .
