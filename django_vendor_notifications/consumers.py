@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from . import actions, auth, delivery, payloads, services
 from .conf import app_settings
 from .database import DatabaseUnavailable, in_thread
-from .drain import DRAIN_EVENT, Drain, drain_for_loop
+from .drain import DRAIN_EVENT, drain_for_loop
 from .feed import Feed, Verdict
 from .hub import Hub, hub_for
 from .inbox import BROKEN, REPAIR, Inbox
@@ -80,7 +80,6 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.counted_user_id: Any = None
         self.handshake: auth.Handshake | None = None
-        self.drain_registry: Drain | None = None
         self.timers = SocketTimers(self.inbox)
         self.rate_limit = TokenBucket(
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
@@ -110,7 +109,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
                 try:
                     await self.dispatch(item)
                 except DatabaseUnavailable as exc:
-                    self.retry_without_database(item, exc)
+                    await self.without_database(item, exc)
         except StopConsumer:
             pass
         except ClientGone as gone:
@@ -165,13 +164,19 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # take the socket down.
             logger.warning("Ignoring unknown channel-layer event %r.", kind)
 
-    def retry_without_database(self, item: dict[str, Any], exc: DatabaseUnavailable) -> None:
-        """An event could not be handled for want of the database: try again later, so that a
-        gap is still filled and a reload still sent once the database is back."""
-        logger.warning("A notification socket waits for the database (%s).", exc)
-        if item is REPAIR or item.get("type") == delivery.PUSH_EVENT:
+    async def without_database(self, item: dict[str, Any], exc: DatabaseUnavailable) -> None:
+        """``item`` could not be handled for want of the database. A connect (its session, or
+        the sync its ?since= asked for) is closed with 4013: the client comes back later with
+        ?since= and misses nothing. An event is tried again later, so that a gap is still
+        filled and a reload still sent once the database is back. (A client's request is
+        answered ``unavailable`` where it is handled, in ``receive``.)"""
+        kind = item.get("type")
+        logger.warning("The database is unavailable for a socket's %s (%s).", kind, exc)
+        if kind == "websocket.connect":
+            await self.close_try_again_later()
+        elif item is REPAIR or kind == delivery.PUSH_EVENT:
             self.timers.catch_up_soon()
-        elif item.get("type") == delivery.RELOAD_EVENT:
+        elif kind == delivery.RELOAD_EVENT:
             self.timers.put_later(item)
         # A revalidation is skipped: the next one (REVALIDATE_INTERVAL) checks again.
 
@@ -201,8 +206,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         # browser fails the handshake.
         await self.accept(subprotocol=handshake.subprotocol if handshake else None)
         self.accepted = True
-        registry = drain_for_loop()
-        if registry.draining:
+        if drain_for_loop().draining:
             # This process is stopping: send the client elsewhere before any database work.
             await self.close_with(CloseCode.SERVER_RESTARTING)
             return
@@ -212,21 +216,16 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.TRY_AGAIN_LATER)
             return
         try:
-            await self.start_socket(registry)
+            await self.start_socket()
         finally:
             pending_connects.leave()
 
-    async def start_socket(self, registry: Drain) -> None:
+    async def start_socket(self) -> None:
         """Everything from accept to the first frame: the session, the groups, the snapshot."""
         handshake = self.handshake
         snapshot_began = asyncio.get_running_loop().time()
         # The one thread hop of a connect: token, user, vendor, counts, newest id, snapshot.
-        try:
-            started = await start_session(self.scope.get("user"))
-        except DatabaseUnavailable as exc:
-            logger.warning("Refused a notification socket: the database is unavailable (%s).", exc)
-            await self.close_try_again_later()
-            return
+        started = await start_session(self.scope.get("user"))
         if isinstance(started, CloseCode):
             await self.close_with(started)
             return
@@ -245,8 +244,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_try_again_later()
             return
         self.session = session
-        self.drain_registry = registry
-        registry.add(self)
+        drain_for_loop().add(self)
         await self.send_frame(
             payloads.unread_notifications_frame(started.unread_rows, session.unread_counts)
         )
@@ -277,13 +275,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     def release(self) -> None:
         """Leave the hub's groups, stop the timers and free the user's socket slot (once)."""
         self.timers.cancel_all()
-        if self.drain_registry is not None:
-            self.drain_registry.discard(self)
-            self.drain_registry = None
         if self.counted_user_id is not None:
             open_sockets.release(self.counted_user_id)
             self.counted_user_id = None
         if self.session is not None:
+            drain_for_loop().discard(self)
             groups, self.session = self.session.groups, None
             if self.hub is not None:
                 self.hub.unsubscribe(self, groups)
@@ -310,17 +306,10 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         except ProtocolError as error:
             await self.send_frame(payloads.error_frame(error.code, error.message))
             return
-        if since_id is None:
-            return
-        try:
-            frame = await self.sync_frame(since_id)
-        except DatabaseUnavailable as exc:
-            # The client asked for what it missed and cannot have it now: it must not go on
-            # believing it is caught up. 4013: it reconnects later with ?since= again.
-            logger.warning("A reconnecting socket's sync failed: database unavailable (%s).", exc)
-            await self.close_try_again_later()
-            return
-        await self.send_frame(frame)
+        if since_id is not None:
+            # For want of the database this raises, and without_database() closes with 4013:
+            # the client must not go on believing it has caught up.
+            await self.send_frame(await self.sync_frame(since_id))
 
     # --- client messages -------------------------------------------------------------------
 

@@ -116,11 +116,6 @@ def drain_for_loop() -> Drain:
     return drain
 
 
-def is_draining() -> bool:
-    drain = _drains.get(asyncio.get_running_loop())
-    return drain is not None and drain.draining
-
-
 # --- SIGTERM -------------------------------------------------------------------------------
 
 

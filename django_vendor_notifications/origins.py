@@ -24,9 +24,13 @@ class OriginValidator(ChannelsOriginValidator):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             raise ValueError("You cannot use OriginValidator on a non-WebSocket connection")
-        # An Origin that cannot be parsed is refused: Channels' own check would raise on it
-        # (an HTTP 500 with a traceback).
-        if origin_headers_parse(scope) and self.valid_origin(parsed_origin(scope)):
+        try:
+            allowed = self.valid_origin(parsed_origin(scope))
+        except ValueError:
+            # Malformed: refused. Channels' own check would raise on it (an HTTP 500 with a
+            # traceback).
+            allowed = False
+        if allowed:
             return await self.application(scope, receive, send)
         # Not Channels' WebsocketDenier, which subscribes to the channel layer for every
         # refused handshake (see refusal.py).
@@ -46,28 +50,20 @@ def AllowedHostsOriginValidator(application: Any) -> OriginValidator:  # noqa: N
     return OriginValidator(application, allowed_hosts)
 
 
-def origin_headers_parse(scope: dict[str, Any]) -> bool:
-    """Whether every Origin header of the handshake is a URL whose host and port can be read
-    (``http://[::1`` or a port of 99999 cannot): one that cannot is refused, not an error."""
+def parsed_origin(scope: dict[str, Any]) -> Any:
+    """The handshake's Origin as Channels reads it (the last Origin header, parsed, or None).
+
+    Raises ValueError when any Origin header is a URL whose host and port cannot be read
+    (``http://[::1``, a port of 99999): such a handshake is refused, never an error.
+    """
+    parsed = None
     for name, value in scope.get("headers", []):
         if name != b"origin":
             continue
-        try:
-            parsed = urlparse(value.decode("latin1"))
-            parsed.hostname, parsed.port  # noqa: B018 - each raises ValueError when malformed
-            if "[" in parsed.netloc:
-                # Python 3.11.4+ refuses a bracketed host that is not an IPv6 address in
-                # urlparse itself; 3.10 reads ``http://[shop.example.com]`` as that host.
-                ipaddress.IPv6Address((parsed.hostname or "").split("%")[0])
-        except ValueError:
-            return False
-    return True
-
-
-def parsed_origin(scope: dict[str, Any]) -> Any:
-    """The handshake's Origin as Channels reads it: the last Origin header, parsed, or None."""
-    parsed = None
-    for name, value in scope.get("headers", []):
-        if name == b"origin":
-            parsed = urlparse(value.decode("latin1"))  # latin-1 decodes any bytes
+        parsed = urlparse(value.decode("latin1"))  # latin-1 decodes any bytes
+        parsed.hostname, parsed.port  # noqa: B018 - each raises ValueError when malformed
+        if "[" in parsed.netloc:
+            # Python 3.11.4+ refuses a bracketed host that is not an IPv6 address in urlparse
+            # itself; 3.10 reads ``http://[shop.example.com]`` as that host.
+            ipaddress.IPv6Address((parsed.hostname or "").split("%")[0])
     return parsed

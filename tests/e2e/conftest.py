@@ -39,19 +39,23 @@ STARTUP_TIMEOUT = 30.0
 class ServerKind:
     name: str
     channel_layer: str
+    application: str = "tests.asgi:application"
+    #: uvicorn's --timeout-graceful-shutdown; None runs it as a host does, without one.
+    graceful_shutdown: int | None = 1
 
     def command(self, port: int) -> list[str]:
         if self.name == "daphne":
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                    "tests.asgi:application"]
+                    self.application]
         # --timeout-graceful-shutdown: on Python 3.11, cancelling RedisChannelLayer.receive()
         # while redis-py is still opening its connection can be swallowed (asyncio.wait_for's
-        # race, fixed in 3.12), so the consumer of a socket refused at once never finishes and
-        # uvicorn would wait for it forever on shutdown.
-        return [sys.executable, "-m", "uvicorn", "tests.asgi:application",
+        # race, fixed in 3.12), so a consumer of another app that listens on the layer may
+        # never finish and uvicorn would wait for it forever on shutdown.
+        graceful = [] if self.graceful_shutdown is None else [
+            "--timeout-graceful-shutdown", str(self.graceful_shutdown)]
+        return [sys.executable, "-m", "uvicorn", self.application,
                 "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-                "--ws-per-message-deflate", "false", "--no-access-log",
-                "--timeout-graceful-shutdown", "1"]
+                "--ws-per-message-deflate", "false", "--no-access-log", *graceful]
 
     def __str__(self) -> str:
         return f"{self.name}-{self.channel_layer}"

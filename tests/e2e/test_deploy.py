@@ -18,7 +18,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,15 +31,12 @@ from tests.conftest import access_token_for
 from tests.testapp.models import Vendor
 
 from .conftest import (
-    PROJECT_ROOT,
     AsgiServer,
     ServerKind,
-    free_port,
     launch_server,
     receive_json,
     server_env,
     unique_prefix,
-    wait_until_listening,
 )
 from .test_faults import (
     FollowingClient,
@@ -187,18 +183,11 @@ async def hostile_handshake(server: AsgiServer, path: str, **options: Any) -> No
 def plain_uvicorn(tmp_path: Path) -> Iterator[AsgiServer]:
     """uvicorn as a host runs it: no --timeout-graceful-shutdown, so a socket task that never
     ends would keep it from stopping; the origin validator in front, as in the example."""
-    env = server_env("redis", vendor_settings={"DRAIN_SECONDS": 1.0})
-    port = free_port()
-    log_path = tmp_path / "uvicorn.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi_origin:application",
-             "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = AsgiServer(ServerKind("uvicorn", "redis"), port, env, process, log_path)
+    kind = ServerKind("uvicorn", "redis", "tests.asgi_origin:application", graceful_shutdown=None)
+    server = launch_server(
+        kind, server_env("redis", vendor_settings={"DRAIN_SECONDS": 1.0}), tmp_path
+    )
     try:
-        wait_until_listening(server)
         yield server
     finally:
         server.stop()
