@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import actions, auth, delivery, payloads, services
+from . import actions, auth, backpressure, delivery, payloads, services
 from .conf import app_settings
 from .database import DatabaseUnavailable, in_thread
 from .drain import DRAIN_EVENT, drain_for_loop
@@ -101,7 +101,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             # may read scope["user"] first, so gets it checked by the middleware as before.
             self.handshake.checked_by_consumer = True
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send_or_raise_client_gone(send)
+        self.base_send = send_or_raise_client_gone(backpressure.gated(send))
         reader = asyncio.get_running_loop().create_task(self.read_client(receive))
         try:
             while True:

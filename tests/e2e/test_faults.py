@@ -173,12 +173,13 @@ class Publisher:
     #: Seconds each notify() took, in order.
     latencies: list[float] = field(default_factory=list)
     reader: asyncio.Future[None] | None = None
+    count: int = COUNT
 
     @classmethod
     async def start(cls, server: AsgiServer, vendor: Vendor, *, size: int = 20,
-                    pause: float = 0.02) -> Publisher:
-        code = PUBLISH.format(size=size, count=COUNT, vendor=vendor.pk, pause=pause)
-        publisher = cls(await server.start_python(code))
+                    pause: float = 0.02, count: int = COUNT) -> Publisher:
+        code = PUBLISH.format(size=size, count=count, vendor=vendor.pk, pause=pause)
+        publisher = cls(await server.start_python(code), count=count)
         publisher.reader = asyncio.ensure_future(publisher.read())
         return publisher
 
@@ -203,7 +204,7 @@ class Publisher:
         stderr = (await asyncio.wait_for(self.process.stderr.read(), 60)).decode("utf-8", "replace")
         await self.reader
         assert await asyncio.wait_for(self.process.wait(), timeout=30) == 0, stderr
-        assert len(self.ids) == COUNT
+        assert len(self.ids) == self.count
         return stderr
 
 
@@ -222,9 +223,9 @@ def report(name: str, **figures: Any) -> None:
 
 
 def assert_exactly_once_by_id(
-    clients: list[FollowingClient], ids: set[int], diagnosis: str = ""
+    clients: list[FollowingClient], ids: set[int], diagnosis: str = "", *, count: int = COUNT
 ) -> None:
-    assert len(ids) == COUNT
+    assert len(ids) == count
     for client in clients:
         missing, extra = ids - client.ids, client.ids - ids
         assert not missing and not extra, (sorted(missing)[:10], sorted(extra)[:10], diagnosis)
@@ -389,20 +390,22 @@ async def test_redis_away_notify_saves_and_warns_connect_gets_4013_then_all_resu
 
 # --- a client that stops reading -------------------------------------------------------------
 
-CAPACITY = 5
+#: A vendor's busy spell while one of its clients has stopped reading (issue: 2,000).
+SLOW_READER_COUNT = 2_000
+SLOW_READER_FRAME = 8_000
+#: The most a process may grow for that client: far below the 16 MB of frames it missed
+#: (the socket's inbox, SOCKET_QUEUE_BYTES = 1 MiB, plus Twisted's 64 KiB write buffer).
+SLOW_READER_GROWTH_MIB = 6
 
 
 @pytest.fixture(params=["daphne", "uvicorn"])
-def server_with_small_channels(
+def server_logging_overflows(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
     django_db_setup: None,
 ) -> Iterator[AsgiServer]:
-    """A server whose sockets' inboxes hold CAPACITY pushes, logging at INFO, where the
-    consumer reports the pushes it drops from a full inbox."""
-    env = {
-        **server_env("redis", vendor_settings={"SOCKET_QUEUE_FRAMES": CAPACITY}),
-        "TEST_LOG_LEVEL": "INFO",
-    }
+    """A server with the default inbox bounds, logging at INFO, where the consumer reports the
+    pushes it drops from a full inbox."""
+    env = {**server_env("redis"), "TEST_LOG_LEVEL": "INFO"}
     server = launch_server(ServerKind(request.param, "redis"), env,
                            tmp_path_factory.mktemp("slow-reader"))
     try:
@@ -411,39 +414,67 @@ def server_with_small_channels(
         server.stop()
 
 
-async def test_a_client_that_stops_reading_gets_everything_once_it_reads_again(
-    server_with_small_channels: AsgiServer, vendor: Vendor, staff: Any
+async def sample_rss(pid: int, samples: list[int], every: float = 0.05) -> None:
+    while True:
+        samples.append(rss_kib(pid))
+        await asyncio.sleep(every)
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def test_a_client_that_stops_reading_costs_a_bounded_amount_and_gets_everything_later(
+    server_logging_overflows: AsgiServer, vendor: Vendor, staff: Any
 ) -> None:
-    server = server_with_small_channels
+    server = server_logging_overflows
     # A small receive queue, so the client's library stops reading from the TCP socket too.
     paused = FollowingClient(server, access_token_for(vendor.user), vendor.pk,
                              connect_options={"max_queue": 2})
-    clients = [paused]
+    reader = FollowingClient(server, access_token_for(staff), vendor.pk)
+    clients = [paused, reader]
     stop = asyncio.Event()
     running = [asyncio.ensure_future(client.run(stop)) for client in clients]
+    rss: list[int] = []
+    sampler: asyncio.Future[None] | None = None
     try:
         await until_connected(clients)
         paused.reading.clear()
-        # Large frames fill the socket buffers quickly, so a server that applies backpressure
-        # stops taking messages from the socket's channel and the channel overflows.
-        publisher = await Publisher.start(server, vendor, size=64_000, pause=0)
+        await asyncio.sleep(0.5)
+        sampler = asyncio.ensure_future(sample_rss(server.process.pid, rss))
+        await asyncio.sleep(0.2)
+        publisher = await Publisher.start(server, vendor, size=SLOW_READER_FRAME, pause=0,
+                                          count=SLOW_READER_COUNT)
         await publisher.finish()
-        await asyncio.sleep(1)
+        # The reading client has everything while the other still does not read.
+        reader_caught_up = await until_caught_up([reader], set(publisher.ids))
+        await asyncio.sleep(0.5)
+        sampler.cancel()
         held_while_paused = len(paused.ids)
         paused.reading.set()
         recovery = await until_caught_up(clients, set(publisher.ids))
     finally:
+        if sampler is not None:
+            sampler.cancel()
         stop.set()
         await asyncio.gather(*running)
 
+    growth_mib = (max(rss) - rss[0]) / 1024
     overflowed = "dropped its queued pushes" in server.log()
     report(f"stopped reading on {server.kind.name}", inbox_overflowed=overflowed,
            held_while_paused=held_while_paused, paused_connections=paused.connections,
+           rss_mib=f"{rss[0] / 1024:.1f} -> peak {max(rss) / 1024:.1f}",
+           reader_caught_up_seconds=round(reader_caught_up, 2),
            duplicate_frames=[client.duplicate_frames for client in clients],
            caught_up_seconds=round(recovery, 2))
-    assert_exactly_once_by_id(clients, set(publisher.ids))
-    assert held_while_paused < COUNT
-    if server.kind.name == "uvicorn":
-        # uvicorn waits for the client before taking the next message: the socket's inbox
-        # overflowed and the pushes it dropped came back through gap repair.
-        assert overflowed
+    assert_exactly_once_by_id(clients, set(publisher.ids), count=SLOW_READER_COUNT)
+    assert held_while_paused < SLOW_READER_COUNT
+    # Both servers stop taking the socket's pushes while its client does not read (daphne
+    # through backpressure.TransportGate): its inbox overflowed, and the pushes it dropped came
+    # back from the database once it read again.
+    assert overflowed
+    assert growth_mib < SLOW_READER_GROWTH_MIB, (rss[0], max(rss))
