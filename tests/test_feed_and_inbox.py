@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from django_vendor_notifications import delivery
-from django_vendor_notifications.feed import Feed, Verdict
+from django_vendor_notifications.feed import Feed, RecentIds, Verdict
 from django_vendor_notifications.inbox import BROKEN, REPAIR, Inbox
 
 
@@ -30,11 +33,30 @@ def test_unsent_rows_skip_what_was_sent_and_move_the_last_id() -> None:
     assert feed.unsent(rows) == []
 
 
-def test_the_feed_forgets_the_oldest_ids_beyond_its_size() -> None:
-    feed = Feed(size=3)
-    feed.remember([1, 2, 3, 4])
-    assert 1 not in feed
-    assert all(n in feed for n in (2, 3, 4))
+def test_the_feed_forgets_the_lowest_ids_beyond_its_size_in_batches() -> None:
+    feed = Feed(size=4)
+    feed.remember([1, 2, 3, 4, 5])
+    assert all(n in feed for n in (1, 2, 3, 4, 5))  # within the slack (size // 4)
+    feed.remember([6])
+    assert 1 not in feed and 2 not in feed
+    assert all(n in feed for n in (3, 4, 5, 6))
+    assert len(feed.recent) == 4
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=300), max_size=400),
+    st.integers(min_value=1, max_value=40),
+)
+def test_recent_ids_hold_the_highest_ids_added_and_nothing_else(ids: list[int], size: int) -> None:
+    recent = RecentIds(size)
+    for notification_id in ids:
+        recent.add(notification_id)
+    held = sorted(set(ids))
+    assert list(recent.ids) == sorted(recent.ids)
+    assert len(recent) <= recent.trim_at
+    # At least the `size` highest distinct ids, and never an id that was not added.
+    assert all(n in recent for n in held[-size:])
+    assert all(n not in recent for n in range(0, 302) if n not in held)
 
 
 def test_a_broadcast_fills_in_the_vendors_own_id_once() -> None:
