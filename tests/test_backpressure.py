@@ -1,4 +1,5 @@
-"""backpressure: a daphne socket's frames wait while Twisted's write buffer is full.
+"""backpressure: a daphne socket's frames wait while Twisted's write buffer is full; and a
+client that left mid-send is ClientGone on every server.
 
 The end-to-end proof is tests/e2e/test_faults.py (a client that stops reading on a real
 daphne); these pin the gate's own rules.
@@ -10,9 +11,12 @@ import asyncio
 import functools
 from typing import Any
 
+import pytest
+from autobahn.exception import Disconnected
 from twisted.internet.testing import StringTransport
 
 from django_vendor_notifications.backpressure import TransportGate, gated, install_gate
+from django_vendor_notifications.consumers import ClientGone, send_or_raise_client_gone
 
 
 class Producer:
@@ -92,3 +96,21 @@ async def test_other_servers_sends_are_left_as_they_are() -> None:
     # A transport of another kind (daphne serving TLS itself): no gate, the server buffers.
     other = daphne_send(Protocol(object()), [])
     assert gated(other) is other
+
+
+@pytest.mark.parametrize("error", [Disconnected("Attempt to send on a closed protocol"),
+                                   ConnectionResetError()])
+async def test_a_send_to_a_client_that_left_is_client_gone_not_a_failure(error: Exception) -> None:
+    async def server_send(message: dict[str, Any]) -> None:
+        raise error
+
+    with pytest.raises(ClientGone):
+        await send_or_raise_client_gone(server_send)({"type": "websocket.send", "text": "1"})
+
+
+async def test_any_other_send_error_is_left_as_it_is() -> None:
+    async def server_send(message: dict[str, Any]) -> None:
+        raise ValueError("not a client that left")
+
+    with pytest.raises(ValueError):
+        await send_or_raise_client_gone(server_send)({"type": "websocket.send", "text": "1"})
