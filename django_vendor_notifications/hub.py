@@ -169,6 +169,7 @@ class Hub:
                 group.joining = None
 
     async def join_now(self, group: Group) -> None:
+        await self.probe.ensure_joined()
         if group.channel is None:
             group.channel = await self.layer.new_channel()
         await self.group_add(group)

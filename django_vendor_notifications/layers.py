@@ -11,6 +11,7 @@ hangs while Redis is away, and check pooled connections after idle periods.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 CORE_BACKEND = "channels_redis.core.RedisChannelLayer"
@@ -64,3 +65,32 @@ def is_layer_failure(exc: BaseException) -> bool:
     # redis-py's errors do not derive from OSError; match them without importing redis,
     # which is an optional dependency.
     return any(cls.__module__.startswith("redis") for cls in type(exc).__mro__)
+
+
+def shard_of(layer: Any, name: str) -> int:
+    """The index of the Redis server that holds group ``name`` on a sharded channels-redis
+    layer (``hosts`` with several entries); 0 for an unsharded or any other layer."""
+    if hasattr(layer, "ring_size") and callable(getattr(layer, "consistent_hash", None)):
+        return int(layer.consistent_hash(name))  # RedisChannelLayer
+    shards = getattr(layer, "_shards", None)
+    if isinstance(shards, list) and len(shards) > 1 and hasattr(layer, "_get_shard"):
+        return shards.index(layer._get_shard(name))  # RedisPubSubChannelLayer
+    return 0
+
+
+def shard_count(layer: Any) -> int:
+    """How many Redis servers ``layer`` spreads its groups over (1 for any other layer)."""
+    ring_size = getattr(layer, "ring_size", None)
+    if isinstance(ring_size, int):
+        return max(ring_size, 1)
+    shards = getattr(layer, "_shards", None)
+    return len(shards) if isinstance(shards, list) and shards else 1
+
+
+def one_name_on_each_shard(layer: Any, make_name: Callable[[], str]) -> list[str]:
+    """Names from ``make_name`` (random ones) until each shard of ``layer`` holds one."""
+    names: dict[int, str] = {}
+    while len(names) < shard_count(layer):
+        name = make_name()
+        names.setdefault(shard_of(layer, name), name)
+    return [names[index] for index in sorted(names)]

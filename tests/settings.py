@@ -93,9 +93,10 @@ CHANNEL_LAYER_BACKENDS = {
 
 
 def channel_layer_config(
-    kind: str, *, prefix: str | None = None, url: str = REDIS_URL, **config: Any
+    kind: str, *, prefix: str | None = None, url: str | list[str] = REDIS_URL, **config: Any
 ) -> dict[str, Any]:
-    """CHANNEL_LAYERS["default"] for ``kind`` (a key of CHANNEL_LAYER_BACKENDS).
+    """CHANNEL_LAYERS["default"] for ``kind`` (a key of CHANNEL_LAYER_BACKENDS); a list of URLs
+    shards the layer across those Redis servers.
 
     Redis keys and pub/sub channels start with ``prefix``, so concurrent runs on one Redis never
     see each other's messages; processes that must talk to each other (a test server and the
@@ -108,7 +109,7 @@ def channel_layer_config(
         return {"BACKEND": CHANNEL_LAYER_BACKENDS[kind]}
     # The package's own helper, so the suite runs on the configuration the docs recommend.
     return redis_channel_layer(
-        url,
+        *([url] if isinstance(url, str) else url),
         pubsub=kind == "redis-pubsub",
         prefix=prefix or f"vn-test{TEST_DB_SUFFIX}-{os.getpid()}",
         **config,
@@ -119,10 +120,13 @@ def channel_layer_config(
 # Redis prefix; without it each process gets its own, so set it for processes that talk.
 # TEST_CHANNEL_LAYER_CONFIG: a JSON object of extra CONFIG keys for a server process a test
 # starts (e.g. {"capacity": 5} or {"group_expiry": 3}); unset, it changes nothing.
+# TEST_REDIS_URLS: comma-separated Redis URLs to shard the layer across (instead of REDIS_URL).
 CHANNEL_LAYERS = {
     "default": channel_layer_config(
         os.environ.get("TEST_CHANNEL_LAYER", "memory"),
         prefix=os.environ.get("TEST_CHANNEL_LAYER_PREFIX") or None,
+        url=os.environ["TEST_REDIS_URLS"].split(",") if os.environ.get("TEST_REDIS_URLS")
+        else REDIS_URL,
         **json.loads(os.environ.get("TEST_CHANNEL_LAYER_CONFIG") or "{}"),
     )
 }

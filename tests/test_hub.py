@@ -25,6 +25,8 @@ from tests.settings import REDIS_URL, channel_layer_config
 from tests.test_queries import WorkerQueries
 from tests.testapp.models import Vendor
 
+CANARY_PREFIX = "vendor_notifications_canary_"
+
 
 class FakeSocket:
     """A hub member that records what it is handed."""
@@ -46,14 +48,17 @@ class FakeSocket:
 
 
 class CountingLayer(InMemoryChannelLayer):
-    """The in-memory layer, counting group_add calls."""
+    """The in-memory layer, counting group_add calls (but the watchdog's canary's)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.adds = 0
+        #: Every group added, in order, the canary's included.
+        self.added: list[str] = []
 
     async def group_add(self, group: str, channel: str) -> None:
-        self.adds += 1
+        self.added.append(group)
+        self.adds += not group.startswith(CANARY_PREFIX)
         await super().group_add(group, channel)
 
 
@@ -73,7 +78,8 @@ async def test_many_sockets_make_one_membership_and_each_gets_the_event_once() -
         await hub.subscribe(socket, ["vendor_notifications_1", "all_notifications"], loop.time())
 
     assert layer.adds == 2
-    assert {group: len(members) for group, members in layer.groups.items()} == {
+    assert {group: len(members) for group, members in layer.groups.items()
+            if not group.startswith(CANARY_PREFIX)} == {
         "vendor_notifications_1": 1,
         "all_notifications": 1,
     }
@@ -82,6 +88,17 @@ async def test_many_sockets_make_one_membership_and_each_gets_the_event_once() -
     await asyncio.sleep(0.05)
     assert all(len(socket.events) == 1 for socket in sockets)
     assert hub.received == 1
+
+
+async def test_the_canary_joins_before_the_first_group() -> None:
+    """A membership older than the canary's could vanish in a Redis restart that the canary,
+    joined after it, survives: the sockets would be deaf and nothing would notice."""
+    layer = CountingLayer()
+    hub = Hub(layer)
+    await hub.subscribe(FakeSocket(), ["vendor_notifications_1"], asyncio.get_running_loop().time())
+    assert layer.added[0].startswith(CANARY_PREFIX)
+    assert layer.added[1:] == ["vendor_notifications_1"]
+    assert hub.probe.joined
 
 
 async def test_the_sender_is_left_out_and_others_are_not() -> None:

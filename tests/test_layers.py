@@ -1,16 +1,23 @@
-"""redis_channel_layer(): the CHANNEL_LAYERS entry the docs recommend, for URLs, TLS, Sentinel."""
+"""redis_channel_layer(): the CHANNEL_LAYERS entry the docs recommend, for URLs, TLS, Sentinel;
+and where a sharded layer puts a group."""
 
 from __future__ import annotations
 
 import pytest
-from channels_redis.utils import create_pool
+from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, create_pool
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from django_vendor_notifications.layers import (
     CORE_BACKEND,
     HOST_DEFAULTS,
     PUBSUB_BACKEND,
+    one_name_on_each_shard,
     redis_channel_layer,
+    shard_count,
+    shard_of,
 )
 
 
@@ -60,3 +67,21 @@ def test_a_sentinel_host_becomes_a_sentinel_pool_with_the_same_timeouts() -> Non
 def test_no_host_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="at least one Redis"):
         redis_channel_layer()
+
+
+@pytest.mark.parametrize("backend", [RedisChannelLayer, RedisPubSubChannelLayer])
+async def test_one_name_lands_on_each_shard_of_a_sharded_layer(backend: type) -> None:
+    hosts = ["redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/2"]
+    layer = backend(**redis_channel_layer(*hosts)["CONFIG"])
+    counter = iter(range(10_000))
+    names = one_name_on_each_shard(layer, lambda: f"canary-{next(counter)}")
+    assert shard_count(layer) == 3
+    # channels-redis's own placement: the group's key (or subscription) lives on that shard.
+    assert [_consistent_hash(name, 3) for name in names] == [0, 1, 2]
+    assert [shard_of(layer, name) for name in names] == [0, 1, 2]
+
+
+def test_an_unsharded_layer_has_one_shard() -> None:
+    layer = InMemoryChannelLayer()
+    assert shard_count(layer) == 1
+    assert one_name_on_each_shard(layer, lambda: "canary") == ["canary"]

@@ -189,6 +189,7 @@ def server_env(
     *,
     prefix: str | None = None,
     redis_url: str | None = None,
+    redis_urls: list[str] | None = None,
     layer_config: dict[str, Any] | None = None,
     vendor_settings: dict[str, Any] | None = None,
 ) -> dict[str, str]:
@@ -206,6 +207,9 @@ def server_env(
     }
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+    if redis_urls is not None:
+        # Several Redis servers: the layer shards groups and channels across them.
+        env["TEST_REDIS_URLS"] = ",".join(redis_urls)
     if layer_config:
         env["TEST_CHANNEL_LAYER_CONFIG"] = json.dumps(layer_config)
     if vendor_settings:
