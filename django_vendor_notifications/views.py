@@ -183,8 +183,8 @@ class NotificationViewSet(viewsets.ViewSet):
     permission_classes = [VendorAccess]
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
-    # 64-bit ids only; anything else is not a notification's URL.
-    lookup_value_regex = "[0-9]{1,19}"
+    # Any path segment: a bad id is a 400 with a field error, not an HTML 404 from Django.
+    lookup_value_regex = "[^/]+"
     #: Set by VendorAccess before any handler runs.
     vendor_id: Any = None
 
@@ -206,7 +206,8 @@ class NotificationViewSet(viewsets.ViewSet):
 
     # --- reads -----------------------------------------------------------------------------
 
-    def list(self, request: Request) -> Response:
+    @action(detail=False, methods=["get"])
+    def history(self, request: Request) -> Response:
         """The history: the spec's ``page``, or the ``before_id`` cursor with filters."""
         query = validated(HistoryQuery, request.query_params)
         if query.get("page") is not None:

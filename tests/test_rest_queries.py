@@ -25,10 +25,10 @@ SHALLOW, DEEP = 3, 600
 REQUESTS: list[tuple[str, str, Callable[[list[int]], dict[str, Any]], int]] = [
     ("get", "unread", lambda ids: {}, 1),
     ("get", "counts", lambda ids: {}, 1),
-    ("get", "list", lambda ids: {"page": 2}, 1),
+    ("get", "history", lambda ids: {"page": 2}, 1),
     (
         "get",
-        "list",
+        "history",
         lambda ids: {"before_id": ids[1 + len(ids) // 50], "category": "Deep", "is_read": "false"},
         1,
     ),
