@@ -34,6 +34,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from . import actions, payloads, services
 from .conf import app_settings
 from .permissions import get_access_policy, get_vendor_model
+from .protocol import MAX_ID
 from .serializers import HistoryQuery, MarkAllReadBody, NotificationId, SyncQuery, VendorQuery
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ def accessible_vendor_id(user: Any, requested: str) -> Any:
         pk_field.run_validators(pk)
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"vendor": exc.messages}) from None
+    if isinstance(pk, int) and not -MAX_ID - 1 <= pk <= MAX_ID:
+        # Django 4.2 checks no range on auto fields; no database has larger integer keys.
+        raise exceptions.ValidationError({"vendor": ["Not a valid vendor id."]})
     vendor = vendor_model._default_manager.filter(pk=pk).first()
     if vendor is None or not get_access_policy().can_access(user, vendor):
         raise exceptions.NotFound("No such vendor.")
