@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from . import payloads, services
+from . import delivery, payloads, services
 from .database import in_thread
 from .protocol import ErrorCode, ProtocolError, Request
 
@@ -37,9 +38,11 @@ class Outcome:
 Action = Callable[[Any, Request], Awaitable[Outcome]]
 
 
-async def mark_read(vendor_id: Any, request: Request) -> Outcome:
-    notification_id = request.positive_int("notification_id")
-    result = await mark_read_now(vendor_id, notification_id)
+# What a change answers and tells the vendor's other sockets, whichever door it came in by:
+# the socket's actions below and the HTTP API's views build their outcome with these.
+
+
+def marked_read(notification_id: int, result: services.MarkReadResult) -> Outcome:
     others = None
     if result.newly_read:
         assert result.unread_total is not None
@@ -47,12 +50,36 @@ async def mark_read(vendor_id: Any, request: Request) -> Outcome:
     return Outcome(payloads.mark_read_frame(notification_id, result.found), others)
 
 
-async def mark_all_read(vendor_id: Any, request: Request) -> Outcome:
-    category = request.optional_label("category")
-    result = await mark_all_read_now(vendor_id, category)
+def marked_all_read(category: str | None, result: services.MarkAllReadResult) -> Outcome:
     others = payloads.unread_count_changed_frame(result.unread_counts) if result.updated else None
     unread_total = sum(result.unread_counts.values())
     return Outcome(payloads.mark_all_read_frame(category, result.updated, unread_total), others)
+
+
+def changed(action: str, notification_id: int, result: services.ChangeResult) -> Outcome:
+    """The outcome of mark_unread, archive or unarchive."""
+    others = None
+    if result.unread_counts is not None:
+        others = payloads.unread_count_changed_frame(result.unread_counts)
+    reply = payloads.notification_status_frame(action, notification_id, result.found)
+    return Outcome(reply, others)
+
+
+def tell_vendor_sockets(vendor_id: Any, frame: payloads.Frame) -> None:
+    """Push ``frame`` to every open socket of the vendor once the change commits (at once
+    outside a transaction), from synchronous code such as an HTTP view."""
+    event = delivery.push_event(payloads.encode(frame))
+    delivery.after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+
+
+async def mark_read(vendor_id: Any, request: Request) -> Outcome:
+    notification_id = request.positive_int("notification_id")
+    return marked_read(notification_id, await mark_read_now(vendor_id, notification_id))
+
+
+async def mark_all_read(vendor_id: Any, request: Request) -> Outcome:
+    category = request.optional_label("category")
+    return marked_all_read(category, await mark_all_read_now(vendor_id, category))
 
 
 def change_one(
@@ -62,12 +89,7 @@ def change_one(
 
     async def action(vendor_id: Any, request: Request) -> Outcome:
         notification_id = request.positive_int("notification_id")
-        result = await change(vendor_id, notification_id)
-        others = None
-        if result.unread_counts is not None:
-            others = payloads.unread_count_changed_frame(result.unread_counts)
-        reply = payloads.notification_status_frame(request.action, notification_id, result.found)
-        return Outcome(reply, others)
+        return changed(request.action, notification_id, await change(vendor_id, notification_id))
 
     return action
 

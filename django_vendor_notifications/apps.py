@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+
 from django.apps import AppConfig
 
 
@@ -14,3 +16,6 @@ class VendorNotificationsConfig(AppConfig):
         from .signals import connect_revocation_signals
 
         connect_revocation_signals()
+        if importlib.util.find_spec("drf_spectacular") is not None:
+            # The HTTP API's OpenAPI description; drf-spectacular finds it once imported.
+            from . import schema  # noqa: F401

@@ -34,6 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_formats()
     errors += _check_channel_layer()
     errors += _check_booleans()
+    errors += _check_rest_api()
     return errors
 
 
@@ -222,6 +223,52 @@ def _check_booleans() -> list[CheckMessage]:
             f"{app_settings.setting_name('ISO_TIMESTAMPS')} must be True or False (got {value!r}).",
         )
     ]
+
+
+def _check_rest_api() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    key = "REST_AUTHENTICATION_CLASSES"
+    paths = app_settings.get(key)
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+        errors.append(
+            _error(12, f"{app_settings.setting_name(key)} must be a list of dotted paths.")
+        )
+    else:
+        for path in paths:
+            try:
+                if not isinstance(path, str):
+                    raise ImproperlyConfigured(
+                        f"{app_settings.setting_name(key)} holds {path!r}, not a dotted path."
+                    )
+                app_settings.import_path(key, path)
+            except ImproperlyConfigured as exc:
+                errors.append(_error(12, str(exc)))
+    key = "REST_THROTTLE_RATES"
+    rates = app_settings.get(key)
+    if rates is None:
+        return errors
+    if not isinstance(rates, dict):
+        return [*errors, _error(12, f"{app_settings.setting_name(key)} must be a dict or None.")]
+    for scope, rate in rates.items():
+        if rate is not None and not _is_rate(rate):
+            errors.append(
+                _error(
+                    12,
+                    f"{app_settings.setting_name(key)}[{scope!r}] must be a rate such as "
+                    f"'100/min' or None (got {rate!r}).",
+                )
+            )
+    return errors
+
+
+def _is_rate(rate: Any) -> bool:
+    from rest_framework.throttling import SimpleRateThrottle
+
+    try:
+        requests, _ = SimpleRateThrottle.parse_rate(None, rate)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+        return False
+    return requests is not None and requests > 0
 
 
 def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:

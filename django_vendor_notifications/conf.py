@@ -106,6 +106,12 @@ DEFAULTS: dict[str, Any] = {
     # in even batches before the server stops, so they do not all reconnect to the next
     # process in the same instant; 0 closes them all at once. None leaves SIGTERM alone.
     "DRAIN_SECONDS": 5.0,
+    # Dotted paths of the Django REST framework authentication classes of the HTTP API.
+    "REST_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    # Requests per user of the HTTP API, per scope, in DRF's "number/period" form: "read" for
+    # the GET endpoints, "write" for the changes. None for a scope: not throttled; None for
+    # the whole setting: no throttling at all.
+    "REST_THROTTLE_RATES": {"read": "600/min", "write": "120/min"},
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -295,9 +301,21 @@ class AppSettings:
     def ALLOW_MISSING_ORIGIN(self) -> bool:
         return bool(self.get("ALLOW_MISSING_ORIGIN"))
 
+    @property
+    def REST_AUTHENTICATION_CLASSES(self) -> tuple[str, ...]:
+        return tuple(self.get("REST_AUTHENTICATION_CLASSES"))
+
+    @property
+    def REST_THROTTLE_RATES(self) -> dict[str, str | None]:
+        value = self.get("REST_THROTTLE_RATES")
+        return {} if value is None else dict(value)
+
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""
-        path = self.get(key)
+        return self.import_path(key, self.get(key))
+
+    def import_path(self, key: str, path: str) -> Any:
+        """Import ``path``, one of the dotted paths ``key`` holds, naming the setting on error."""
         try:
             return import_string(path)
         except ImportError as exc:

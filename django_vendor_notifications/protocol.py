@@ -106,17 +106,20 @@ class Request:
         value = self.data.get(name)
         if value is None:
             return None
-        if (
-            not isinstance(value, str)
-            or not 1 <= len(value) <= MAX_LABEL_LENGTH
-            or not _storable(value)
-        ):
+        if not is_label(value):
             raise ProtocolError(
                 ErrorCode.INVALID_FIELD,
                 f"'{name}' must be a category label of 1 to {MAX_LABEL_LENGTH} characters.",
                 self.request_id,
             )
         return value
+
+
+def is_label(value: Any) -> bool:
+    """Whether ``value`` can name a category: a string of 1 to MAX_LABEL_LENGTH characters that
+    every supported database can compare with a stored one. The socket and the HTTP API both
+    check labels with it."""
+    return isinstance(value, str) and 1 <= len(value) <= MAX_LABEL_LENGTH and _storable(value)
 
 
 def since_from_query_string(query_string: bytes | str) -> int | None:

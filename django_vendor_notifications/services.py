@@ -185,6 +185,29 @@ def inbox_state(vendor_id: Any) -> InboxState:
     return InboxState(newest_id, dict(sorted(unread_counts.items())), rows)
 
 
+def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
+    """What the unread snapshot and the unread counts are made of: the ids of the snapshot's
+    rows and the counts per category. One query on the partial unread indexes that reads no
+    row's text, so a client that polls for changes (HTTP ETags) costs little."""
+    unread = Notification.objects.for_vendor(vendor_id).unread()
+    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
+    ids = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
+    no_label = Value(None, output_field=CharField())
+    arms = (
+        ids.annotate(_vn_label=no_label, _vn_n=F("id")),
+        unread.order_by().values("category").annotate(_vn_label=F("category"), _vn_n=Count("id")),
+    )
+    snapshot, counts = set(), {}
+    columns = ("_vn_label", "_vn_n")
+    union = arms[0].values_list(*columns).union(arms[1].values_list(*columns), all=True)
+    for label, n in union.order_by():
+        if label is None:
+            snapshot.add(n)
+        else:
+            counts[label] = n
+    return frozenset(snapshot), dict(sorted(counts.items()))
+
+
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
     columns = dict(zip(_STATE_COLUMNS, (*item.values(), Value(kind), count), strict=True))
     return rows.annotate(**columns).values_list(*_STATE_COLUMNS)

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "rest_framework",
+    "drf_spectacular",
     "channels",
     "django_vendor_notifications",
     "tests.testapp",
@@ -132,6 +134,9 @@ CHANNEL_LAYERS = {
 }
 
 SIMPLE_JWT = {"SIGNING_KEY": SECRET_KEY}
+# The HTTP API's OpenAPI document (tests/urls.py serves it at /api/schema/).
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {"TITLE": "django-vendor-notifications", "VERSION": "1"}
 
 VENDOR_NOTIFICATIONS = {
     "VENDOR_MODEL": "testapp.Vendor",

@@ -351,3 +351,38 @@ def test_e011_iso_timestamps_must_be_a_bool(value: Any) -> None:
         assert registered_error_ids() == [f"{PREFIX}E011"]
     assert error.id == f"{PREFIX}E011"
     assert 'VENDOR_NOTIFICATIONS["ISO_TIMESTAMPS"] must be True or False' in error.msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"REST_AUTHENTICATION_CLASSES": "rest_framework.authentication.SessionAuthentication"},
+        {"REST_AUTHENTICATION_CLASSES": ["nowhere.Authentication"]},
+        {"REST_AUTHENTICATION_CLASSES": [None]},
+        {"REST_THROTTLE_RATES": "100/min"},
+        {"REST_THROTTLE_RATES": {"read": "100/fortnight"}},
+        {"REST_THROTTLE_RATES": {"read": "lots/min"}},
+        {"REST_THROTTLE_RATES": {"write": "0/min"}},
+        {"REST_THROTTLE_RATES": {"write": 100}},
+    ],
+    ids=repr,
+)
+def test_e012_rest_api(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}E012"]
+        errors = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["REST_' in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"REST_THROTTLE_RATES": None},
+        {"REST_THROTTLE_RATES": {"read": None, "write": "5/s"}},
+        {"REST_AUTHENTICATION_CLASSES": []},
+    ],
+    ids=repr,
+)
+def test_rest_api_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []

@@ -618,9 +618,26 @@ def test_the_demo_page_is_served(server: DemoServer) -> None:
     status, script = http("GET", f"{server.base_url}/static/marketplace/demo.js")
     assert status == 200
     assert b"new NotificationClient(" in script and b"client.markRead(" in script
+    # The badge comes from the HTTP counts before the socket opens.
+    assert '"countsUrl": "/api/notifications/counts/"' in html
+    assert b"fetch(config.countsUrl" in script
     status, client = http("GET", f"{server.base_url}/static/django_vendor_notifications/client.js")
     assert status == 200
     assert b"export class NotificationClient" in client and b'"mark_read"' in client
+
+
+def test_the_http_api_and_its_openapi_document_are_served(server: DemoServer) -> None:
+    owner = server.token("owner")
+    status, body = http("GET", f"{server.base_url}/api/notifications/counts/", token=owner)
+    assert status == 200
+    counts = json.loads(body)
+    assert counts["action"] == "get_unread_counts" and counts["unread_total"] >= 2
+    status, body = http("GET", f"{server.base_url}/api/notifications/counts/")
+    assert status == 401
+    status, body = http("GET", f"{server.base_url}/api/schema/?format=json")
+    assert status == 200
+    paths = json.loads(body)["paths"]
+    assert {"/api/notifications/counts/", "/api/notifications/{id}/mark-read/"} <= set(paths)
 
 
 async def test_send_notification_reaches_sockets_through_redis_only(server: DemoServer) -> None:

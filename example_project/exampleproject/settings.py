@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "channels",
     "django_vendor_notifications",
     "marketplace",
@@ -138,6 +139,14 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The OpenAPI document at /api/schema/ (the notifications API's and the demo's views).
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Example marketplace: vendor notifications",
+    "DESCRIPTION": "The HTTP API of django-vendor-notifications (docs/rest.md).",
+    "VERSION": "1",
 }
 
 SIMPLE_JWT = {

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -42,6 +43,7 @@ def demo_page(request: HttpRequest) -> HttpResponse:
                 "websocketPath": "/" + app_settings.WEBSOCKET_PATH,
                 "tokenParameter": app_settings.TOKEN_QUERY_PARAMETER,
                 "categories": list(app_settings.CATEGORIES or DEMO_MESSAGES),
+                "countsUrl": reverse("vendor_notifications:notification-counts"),
             }
         },
     )

@@ -59,14 +59,38 @@ async function sendDemoNotification(category) {
   }
 }
 
+// The badge over HTTP, before the socket opens: one cheap request (the counts endpoint,
+// docs/rest.md) so the page shows the unread total at once; the socket's snapshot then
+// takes over. A page that never opens a socket could poll this with If-None-Match.
+let httpTotal = null;
+let snapshotSeen = false;
+
+async function showCountsOverHttp() {
+  try {
+    const response = await fetch(config.countsUrl, {
+      headers: { Authorization: `Bearer ${tokens.access}` },
+    });
+    if (!response.ok) return;
+    const counts = await response.json();
+    httpTotal = counts.unread_total;
+    render();
+  } catch {
+    // The socket brings the counts anyway.
+  }
+}
+
 // --- the client --------------------------------------------------------------------------
 
 function start() {
   client?.close();
   fresh.clear();
+  httpTotal = null;
+  snapshotSeen = false;
+  showCountsOverHttp();
   client = new NotificationClient({ url: config.websocketPath, getToken });
   client.addEventListener("status", (event) => showStatus(event.detail));
   client.addEventListener("snapshot", () => {
+    snapshotSeen = true;
     showPanels(true);
     setStatus("open", "Connected: new notifications appear here as they are created.");
   });
@@ -168,7 +192,8 @@ function button(text, onClick, className = "") {
 
 function render() {
   const state = client?.state;
-  const total = state?.unreadTotal ?? 0;
+  // The socket's state once it has its snapshot; until then, the counts fetched over HTTP.
+  const total = (snapshotSeen ? state?.unreadTotal : httpTotal) ?? 0;
   $("unread-badge").textContent = String(total);
   $("unread-badge").hidden = total === 0;
   document.title = total ? `(${total}) Vendor notifications` : "Vendor notifications";
