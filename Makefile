@@ -13,7 +13,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
 .PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
-	bench-profile bench-connect-cost soak
+	bench-profile bench-connect-cost soak dist install-check
 
 help:
 	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
@@ -85,6 +85,16 @@ bench-profile: $(BIN)/.bench-installed services
 
 bench-connect-cost: $(BIN)/.bench-installed services
 	$(BENCH_ENV) $(BIN)/python -m bench.connect_cost
+
+# The sdist and the wheel in dist/, checked as the package index will check them.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# The wheel in clean venvs (Python 3.10 + Django 4.2, Python 3.13 + Django 6.1): check, migrate.
+install-check: venv
+	.ci/install-check
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3
