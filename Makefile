@@ -13,7 +13,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
 .PHONY: help venv demo demo-layer demo-notify test test-fast test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
-	bench-profile bench-connect-cost soak dist install-check
+	bench-profile bench-connect-cost soak dist install-check docs docs-serve
 
 help:
 	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
@@ -114,6 +114,18 @@ bench-profile: $(BIN)/.bench-installed services
 
 bench-connect-cost: $(BIN)/.bench-installed services
 	$(BENCH_ENV) $(BIN)/python -m bench.connect_cost
+
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $@
+
+# The documentation site in build/site, strict: a broken link or anchor fails the build.
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The site on http://127.0.0.1:8001/, rebuilt on every change.
+docs-serve: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 # The sdist and the wheel in dist/, checked as the package index will check them.
 dist: venv
