@@ -153,16 +153,24 @@ def test_changelog_has_a_heading_for_the_version() -> None:
     )
 
 
-def tox_factors() -> tuple[set[str], set[str]]:
-    """The Python and Django versions tox.ini's env_list runs, as "3.10" and "4.2"."""
+def tox_matrix() -> list[tuple[list[str], list[str]]]:
+    """tox.ini's env_list as (Python versions, Django versions) pairs: (["3.10"], ["4.2"])."""
     config = configparser.ConfigParser(interpolation=None)
     config.read(ROOT / "tox.ini")
     envs = " ".join(config["tox"]["env_list"].split())
+    return [
+        ([f"{p[0]}.{p[1:]}" for p in pys.split(",")], [f"{d[0]}.{d[1:]}" for d in djs.split(",")])
+        for pys, djs in re.findall(r"py\{?([\d,]+)\}?-django\{?([\d,]+)\}?", envs)
+    ]
+
+
+def tox_factors() -> tuple[set[str], set[str]]:
+    """The Python and Django versions tox.ini's env_list runs, as "3.10" and "4.2"."""
     pythons: set[str] = set()
     djangos: set[str] = set()
-    for pys, djs in re.findall(r"py\{?([\d,]+)\}?-django\{?([\d,]+)\}?", envs):
-        pythons |= {f"{p[0]}.{p[1:]}" for p in pys.split(",")}
-        djangos |= {f"{d[0]}.{d[1:]}" for d in djs.split(",")}
+    for pys, djs in tox_matrix():
+        pythons.update(pys)
+        djangos.update(djs)
     return pythons, djangos
 
 
@@ -213,3 +221,23 @@ def test_readme_links_work_on_a_registry_page() -> None:
     assert pages
     for page in pages:
         assert (ROOT / "docs" / f"{page or 'index'}.md").is_file(), f"no docs page for {page!r}"
+
+
+def test_the_support_table_is_the_tox_matrix() -> None:
+    """docs/installation.md's Django x Python table states what tox runs, no more, no less."""
+    tested: dict[str, set[str]] = {}
+    for pys, djs in tox_matrix():
+        for dj in djs:
+            # The docs speak of Django 6 as "6.x": every 6 minor tox runs.
+            series = "6.x" if dj.startswith("6.") else dj
+            tested.setdefault(series, set()).update(pys)
+    guide = (ROOT / "docs" / "installation.md").read_text(encoding="utf-8")
+    table = {
+        django: {version.strip() for version in pythons.split(",")}
+        for django, pythons in re.findall(r"^\| (\d\.(?:\d|x)) \| ([\d., ]+) \|$", guide, re.M)
+    }
+    assert table == tested
+    pythons = sorted(set().union(*tested.values()), key=lambda v: tuple(map(int, v.split("."))))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"Python {pythons[0]}–{pythons[-1]}" in readme
+    assert f"Python {pythons[0]}–{pythons[-1]}" in guide
