@@ -97,7 +97,7 @@ test-postgres: venv services
 		REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
 
 # The edit-test loop: SQLite only, without the end-to-end tests (real servers) and the package
-# build. About 3 minutes on 2 cores, against about 10 for make test (see README).
+# build. About 2 minutes on 2 cores, against about 10 for make test (see README).
 test-fast: venv
 	TEST_RUN_LABEL="make test-fast (SQLite, no e2e)" REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest \
 		-m "not e2e and not browser and not soak and not packaging" $(PYTEST_ARGS)
