@@ -12,16 +12,38 @@ DEMO := $(BIN)/python example_project/manage.py
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
-.PHONY: help venv demo test test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
-	bench-profile bench-connect-cost soak
+.PHONY: help venv demo demo-layer demo-notify test test-fast test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
+	bench-profile bench-connect-cost soak dist install-check docs docs-serve
 
 help:
-	@echo "make demo   - run the example project with live notifications on http://127.0.0.1:8000"
-	@echo "make test   - run the test suite on SQLite and PostgreSQL (starts PostgreSQL and Redis)"
-	@echo "make bench  - the benchmarks (about 12 minutes; see docs/benchmarks.md); make bench-quick: 1 minute"
-	@echo "make bench-profile SCENARIO=connect|broadcast / make bench-connect-cost - where the time goes"
-	@echo "make soak   - 15 minutes of clients coming and going under a publisher (SOAK_SECONDS=900)"
-	@echo "make lint / make typecheck / make tox - ruff, mypy, the full tox matrix"
+	@echo "Try it"
+	@echo "  make demo            the example project on http://127.0.0.1:8000 (Redis when it answers)"
+	@echo "  make demo-notify     send a notification to the running demo (VENDOR=1 MESSAGE=...)"
+	@echo "  make demo-layer      say which channel layer the demo would run on"
+	@echo "Test"
+	@echo "  make test            the suite on SQLite and PostgreSQL (about 10 minutes on 2 cores)"
+	@echo "  make test-fast       SQLite only, no end-to-end tests (about 2 minutes); PYTEST_ARGS=..."
+	@echo "  make test-sqlite     the whole suite on SQLite"
+	@echo "  make test-postgres   the whole suite on PostgreSQL"
+	@echo "  make services        start PostgreSQL and Redis if they are not answering"
+	@echo "  make lint            ruff"
+	@echo "  make typecheck       mypy with django-stubs"
+	@echo "  make tox             the full tox matrix (every Python x Django)"
+	@echo "  make soak            15 minutes of clients coming and going (SOAK_SECONDS=900)"
+	@echo "Package and docs"
+	@echo "  make dist            the sdist and the wheel in dist/, twine check --strict"
+	@echo "  make install-check   the wheel in clean venvs (oldest and newest Python and Django)"
+	@echo "  make docs            the documentation site in build/site (strict)"
+	@echo "  make docs-serve      the documentation site on http://127.0.0.1:8001, live"
+	@echo "Benchmarks (docs/benchmarks.md)"
+	@echo "  make bench           the benchmarks (about 12 minutes); ONLY=\"scenario ...\""
+	@echo "  make bench-quick     the same scenarios with small N (about a minute)"
+	@echo "  make bench-profile   where a scenario's server spends its time (SCENARIO=connect|broadcast)"
+	@echo "  make bench-connect-cost  a connect's cost step by step"
+	@echo "Housekeeping"
+	@echo "  make venv            .venv with the package and its dev dependencies"
+	@echo "  make clean           remove .venv, .tox, build, dist and test databases"
+	@echo "  make help            this list"
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +57,32 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+# The demo runs on Redis when it answers at REDIS_URL, so a notification sent from another
+# shell (make demo-notify) reaches the page live; otherwise on the in-memory layer, which only
+# the server's own process can push through (the page's buttons).
+DEMO_ENV = $(shell $(BIN)/python -c "import redis; redis.Redis.from_url('$(REDIS_URL)', \
+	socket_connect_timeout=1).ping()" >/dev/null 2>&1 && echo REDIS_URL=$(REDIS_URL))
+
 demo: venv
-	$(DEMO) migrate --noinput
-	$(DEMO) seed_demo
-	$(DEMO) runserver 127.0.0.1:8000
+	@$(MAKE) --no-print-directory demo-layer
+	$(DEMO_ENV) $(DEMO) migrate --noinput
+	$(DEMO_ENV) $(DEMO) seed_demo
+	$(DEMO_ENV) $(DEMO) runserver 127.0.0.1:8000
+
+demo-layer:
+	@if [ -n "$(DEMO_ENV)" ]; then \
+		echo "Channel layer: Redis at $(REDIS_URL). A notification sent from another shell" \
+			"(make demo-notify) arrives live."; \
+	else \
+		echo "Channel layer: in-memory (no Redis answers at $(REDIS_URL)). Only the page's" \
+			"buttons push live; a notification sent from another shell waits for the next connect."; \
+	fi
+
+# From another shell while make demo runs: VENDOR (default 1, printed by seed_demo), MESSAGE.
+VENDOR ?= 1
+MESSAGE ?= Hello from a shell
+demo-notify: venv
+	$(DEMO_ENV) $(DEMO) send_notification --vendor $(VENDOR) --message "$(MESSAGE)"
 
 services:
 	@.ci/services
@@ -46,10 +90,17 @@ services:
 test: venv services test-sqlite test-postgres
 
 test-sqlite: venv
-	REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+	TEST_RUN_LABEL="make test-sqlite (SQLite)" REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
 
 test-postgres: venv services
-	DATABASE_URL=$(POSTGRES_URL) REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+	TEST_RUN_LABEL="make test-postgres (PostgreSQL)" DATABASE_URL=$(POSTGRES_URL) \
+		REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest
+
+# The edit-test loop: SQLite only, without the end-to-end tests (real servers) and the package
+# build. About 2 minutes on 2 cores, against about 10 for make test (see README).
+test-fast: venv
+	TEST_RUN_LABEL="make test-fast (SQLite, no e2e)" REDIS_URL=$(REDIS_URL) $(BIN)/python -m pytest \
+		-m "not e2e and not browser and not soak and not packaging" $(PYTEST_ARGS)
 
 # Not part of make test: nothing lost or twice, memory flat, for SOAK_SECONDS (CI: 60).
 SOAK_SECONDS ?= 900
@@ -85,6 +136,28 @@ bench-profile: $(BIN)/.bench-installed services
 
 bench-connect-cost: $(BIN)/.bench-installed services
 	$(BENCH_ENV) $(BIN)/python -m bench.connect_cost
+
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $@
+
+# The documentation site in build/site, strict: a broken link or anchor fails the build.
+docs: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The site on http://127.0.0.1:8001/, rebuilt on every change.
+docs-serve: $(BIN)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# The sdist and the wheel in dist/, checked as the package index will check them.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# The wheel in clean venvs (Python 3.10 + Django 4.2, Python 3.13 + Django 6.1): check, migrate.
+install-check: venv
+	.ci/install-check
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info tests/test-db*.sqlite3

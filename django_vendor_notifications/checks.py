@@ -5,6 +5,8 @@ Ids are stable (``django_vendor_notifications.E001`` ...) and documented in docs
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import math
 import re
 import string
@@ -13,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, FieldError, ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
 
@@ -52,16 +55,22 @@ def _check_shape() -> list[CheckMessage]:
                 hint=f'{SETTINGS_NAME} = {{"VENDOR_MODEL": "yourapp.Vendor"}}',
             )
         ]
-    unknown = sorted(set(value) - set(DEFAULTS))
-    if unknown:
-        return [
-            _error(
-                2,
-                f"{SETTINGS_NAME} has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(DEFAULTS)}.",
-            )
-        ]
-    return []
+    unknown = sorted(set(value) - set(DEFAULTS), key=str)
+    return [
+        _error(
+            2,
+            f"{SETTINGS_NAME} has an unknown key: {key!r}.",
+            hint=_nearest_key_hint(key),
+        )
+        for key in unknown
+    ]
+
+
+def _nearest_key_hint(key: Any) -> str:
+    nearest = difflib.get_close_matches(str(key), DEFAULTS, n=1, cutoff=0.6)
+    if nearest:
+        return f"Did you mean {nearest[0]!r}?"
+    return f"See the {len(DEFAULTS)} known keys in docs/settings.md."
 
 
 def _check_vendor_model() -> list[CheckMessage]:
@@ -369,3 +378,145 @@ def check_origin_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             id=ID.format("W002"),
         )
     ]
+
+
+@register()
+def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The notification socket must sit behind the app's JWT stack, not Channels' session one.
+
+    Behind Channels' ``AuthMiddlewareStack`` every socket is anonymous, so a valid token is
+    closed with 4001 and a client following the docs refreshes its token forever.
+    """
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not isinstance(path, str) or not path:
+        return []
+    try:
+        application = import_string(path)
+    except Exception:
+        # A broken asgi.py is reported by runserver and the ASGI server, with its traceback.
+        return []
+    from .auth import JWTAuthMiddleware
+
+    errors: list[CheckMessage] = []
+    for chain in _paths_to_consumer(application):
+        names = [f"{type(layer).__module__}.{type(layer).__qualname__}" for layer in chain]
+        if any(name == "channels.auth.AuthMiddleware" for name in names):
+            errors.append(
+                _error(
+                    13,
+                    f"{path} wraps the notification socket in Channels' AuthMiddlewareStack: "
+                    "it reads the session, not the token, so every valid token is closed "
+                    "with 4001.",
+                    hint="Wrap the URLRouter in "
+                    "django_vendor_notifications.auth.JWTAuthMiddlewareStack instead "
+                    "(docs/installation.md, step 6).",
+                )
+            )
+        elif not any(isinstance(layer, JWTAuthMiddleware) for layer in chain):
+            errors.append(
+                _error(
+                    13,
+                    f"{path} routes to the notification socket without "
+                    "JWTAuthMiddlewareStack, so every token is refused with 4001.",
+                    hint="Wrap the URLRouter in "
+                    "django_vendor_notifications.auth.JWTAuthMiddlewareStack "
+                    "(docs/installation.md, step 6).",
+                )
+            )
+    return errors[:1]
+
+
+# Where Channels' and this app's wrappers keep the application they wrap.
+_INNER_ATTRIBUTES = ("inner", "application", "app")
+
+
+def _paths_to_consumer(application: Any) -> list[list[Any]]:
+    """Every chain of wrappers from ``application`` down to the NotificationConsumer."""
+    from .consumers import NotificationConsumer
+
+    found: list[list[Any]] = []
+    seen: set[int] = set()
+
+    def walk(node: Any, chain: list[Any]) -> None:
+        if node is None or id(node) in seen or len(chain) > 50:
+            return
+        seen.add(id(node))
+        consumer = getattr(node, "consumer_class", None)
+        if isinstance(consumer, type) and issubclass(consumer, NotificationConsumer):
+            found.append(chain)
+            return
+        mapping = getattr(node, "application_mapping", None)
+        if isinstance(mapping, dict):
+            # Only the websocket side of a ProtocolTypeRouter leads to the socket.
+            walk(mapping.get("websocket"), chain)
+            return
+        routes = getattr(node, "routes", None) or getattr(node, "url_patterns", None)
+        if isinstance(routes, (list, tuple)):
+            for route in routes:
+                walk(getattr(route, "callback", None) or route, [*chain, node])
+            return
+        for attribute in _INNER_ATTRIBUTES:
+            inner = getattr(node, attribute, None)
+            if inner is not None and not isinstance(inner, (str, bytes, int, float)):
+                walk(inner, [*chain, node])
+
+    walk(application, [])
+    return found
+
+
+@register()
+def check_runserver_serves_websockets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """In development, ``runserver`` is daphne's only when daphne comes first in INSTALLED_APPS."""
+    if not settings.DEBUG or not getattr(settings, "ASGI_APPLICATION", None):
+        return []
+    from django.core.management import get_commands
+
+    if get_commands().get("runserver") == "daphne":
+        return []
+    return [
+        Warning(
+            "`manage.py runserver` is Django's own, which does not serve WebSockets: the "
+            "notification socket answers 404 under runserver.",
+            hint='Install the "daphne" extra and put "daphne" first in INSTALLED_APPS (before '
+            "django.contrib.staticfiles). If you develop with another ASGI server (uvicorn), "
+            'add "django_vendor_notifications.W003" to SILENCED_SYSTEM_CHECKS.',
+            id=ID.format("W003"),
+        )
+    ]
+
+
+# simplejwt's algorithms that verify with a public key (the rest are HMAC with SIGNING_KEY).
+_ASYMMETRIC_ALGORITHM = re.compile(r"^(RS|PS|ES)\d+$|^EdDSA$")
+
+
+@register()
+def check_simple_jwt_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An asymmetric SIMPLE_JWT algorithm needs a verifying key (or a JWKS URL) to check tokens."""
+    simple_jwt = getattr(settings, "SIMPLE_JWT", None) or {}
+    if not isinstance(simple_jwt, dict):
+        return []
+    algorithm = simple_jwt.get("ALGORITHM", "HS256")
+    if not isinstance(algorithm, str) or not _ASYMMETRIC_ALGORITHM.match(algorithm):
+        return []
+    if not simple_jwt.get("VERIFYING_KEY") and not simple_jwt.get("JWK_URL"):
+        return [
+            _error(
+                14,
+                f'SIMPLE_JWT["ALGORITHM"] is {algorithm!r} but SIMPLE_JWT has neither '
+                '"VERIFYING_KEY" nor "JWK_URL": no token can be verified, and every socket '
+                "handshake and API request fails.",
+                hint='Set SIMPLE_JWT["VERIFYING_KEY"] to the PEM public key (and '
+                '"SIGNING_KEY" to the private key where tokens are issued), or '
+                '"JWK_URL", or use an HMAC algorithm such as "HS256".',
+            )
+        ]
+    if importlib.util.find_spec("cryptography") is None:
+        return [
+            _error(
+                14,
+                f'SIMPLE_JWT["ALGORITHM"] is {algorithm!r}, which needs the "cryptography" '
+                "package, and it is not installed.",
+                hint='pip install "pyjwt[crypto]"',
+            )
+        ]
+    return []

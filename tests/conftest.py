@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -181,3 +183,36 @@ async def connect(token: str | None) -> tuple[WebsocketCommunicator, dict[str, A
     connected, _ = await communicator.connect()
     assert connected
     return communicator, await communicator.receive_json_from(timeout=5)
+
+
+# --- one labelled summary line per run (make test runs the suite once per database) ---------
+
+_RUN_STARTED = time.monotonic()
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """With TEST_RUN_LABEL set (by make), end the output with one line naming the run.
+
+    Printed after pytest's own summary, so a run on SQLite and one on PostgreSQL each end
+    with a line that says which database it was and how it went.
+    """
+    label = os.environ.get("TEST_RUN_LABEL")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not label or reporter is None or _EXIT_STATUS not in config.stash:
+        return
+    counts = {
+        outcome: len([r for r in reporter.stats.get(outcome, []) if r.when in ("call", "setup")])
+        for outcome in ("passed", "failed", "skipped", "error")
+    }
+    status = config.stash[_EXIT_STATUS]
+    verdict = "PASSED" if status == 0 else f"FAILED (exit {status})"
+    minutes, seconds = divmod(round(time.monotonic() - _RUN_STARTED), 60)
+    print(
+        f"== {label}: {verdict}: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['error']} errors, {counts['skipped']} skipped in {minutes}m{seconds:02d}s"
+    )

@@ -11,7 +11,15 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import override_settings
 
-from django_vendor_notifications.checks import check_origin_policy, check_settings
+from django_vendor_notifications.checks import (
+    _paths_to_consumer,
+    check_asgi_application,
+    check_origin_policy,
+    check_runserver_serves_websockets,
+    check_settings,
+    check_simple_jwt_keys,
+)
+from django_vendor_notifications.conf import DEFAULTS
 from tests.conftest import vendor_settings
 
 PREFIX = "django_vendor_notifications."
@@ -55,6 +63,17 @@ def test_e002_unknown_key() -> None:
         [error] = check_settings()
     assert error.id == f"{PREFIX}E002"
     assert "VENDOR_MODLE" in error.msg
+    # The nearest key, not a list of every key.
+    assert error.hint == "Did you mean 'VENDOR_MODEL'?"
+
+
+def test_e002_one_error_per_unknown_key_and_no_guess_for_nonsense() -> None:
+    with vendor_settings(PAGESIZE=10, XYZZY=1):
+        errors = check_settings()
+    assert [(e.id, e.hint) for e in errors] == [
+        (f"{PREFIX}E002", "Did you mean 'PAGE_SIZE'?"),
+        (f"{PREFIX}E002", f"See the {len(DEFAULTS)} known keys in docs/settings.md."),
+    ]
 
 
 @pytest.mark.parametrize("label", ["testapp.Nope", "nope.Vendor", "Vendor", "a.b.c", None, 1])
@@ -386,3 +405,124 @@ def test_e012_rest_api(overrides: dict[str, Any]) -> None:
 def test_rest_api_settings_valid_values(overrides: dict[str, Any]) -> None:
     with vendor_settings(**overrides):
         assert error_ids() == []
+
+
+# ASGI applications a host might write, for E013 (ASGI_APPLICATION points at them).
+def _asgi_applications() -> dict[str, Any]:
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+
+    from django_vendor_notifications.auth import JWTAuthMiddlewareStack
+    from django_vendor_notifications.origins import AllowedHostsOriginValidator
+    from django_vendor_notifications.routing import refuse_unknown_paths, websocket_urlpatterns
+
+    routes = [*websocket_urlpatterns, refuse_unknown_paths]
+    return {
+        "session_stack": ProtocolTypeRouter(
+            {"websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))}
+        ),
+        # Channels' stack outside the JWT one still replaces the token's user.
+        "both_stacks": ProtocolTypeRouter(
+            {"websocket": AuthMiddlewareStack(JWTAuthMiddlewareStack(URLRouter(routes)))}
+        ),
+        "no_stack": ProtocolTypeRouter({"websocket": URLRouter(routes)}),
+        "jwt_stack": ProtocolTypeRouter(
+            {"websocket": AllowedHostsOriginValidator(JWTAuthMiddlewareStack(URLRouter(routes)))}
+        ),
+    }
+
+
+ASGI_APPLICATIONS: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first use: "tests.test_checks.session_stack" for ASGI_APPLICATION.
+    if not ASGI_APPLICATIONS:
+        ASGI_APPLICATIONS.update(_asgi_applications())
+    try:
+        return ASGI_APPLICATIONS[name]
+    except KeyError:
+        raise AttributeError(name) from None
+
+
+@pytest.mark.parametrize("path", ["tests.asgi.application", "tests.asgi_origin.application"])
+def test_e013_finds_the_socket_in_the_documented_wiring(path: str) -> None:
+    from django.utils.module_loading import import_string
+
+    # The check is not vacuous: it reaches the consumer through the documented wrappers.
+    assert _paths_to_consumer(import_string(path))
+    with override_settings(ASGI_APPLICATION=path):
+        assert check_asgi_application() == []
+
+
+@pytest.mark.parametrize("name", ["session_stack", "both_stacks"])
+def test_e013_channels_auth_middleware_stack(name: str) -> None:
+    with override_settings(ASGI_APPLICATION=f"tests.test_checks.{name}"):
+        [error] = check_asgi_application()
+        assert f"{PREFIX}E013" in registered_error_ids()
+    assert error.id == f"{PREFIX}E013"
+    assert "AuthMiddlewareStack" in error.msg
+    assert "JWTAuthMiddlewareStack" in error.hint
+
+
+def test_e013_no_jwt_stack() -> None:
+    with override_settings(ASGI_APPLICATION="tests.test_checks.no_stack"):
+        [error] = check_asgi_application()
+    assert error.id == f"{PREFIX}E013"
+    assert "without JWTAuthMiddlewareStack" in error.msg
+
+
+@pytest.mark.parametrize(
+    "path", ["tests.test_checks.jwt_stack", "tests.nowhere.application", "", None]
+)
+def test_e013_not_raised(path: Any) -> None:
+    # A broken or missing ASGI_APPLICATION is the ASGI server's to report.
+    with override_settings(ASGI_APPLICATION=path):
+        assert check_asgi_application() == []
+
+
+def test_w003_runserver_without_daphne() -> None:
+    apps = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    with override_settings(DEBUG=True, INSTALLED_APPS=apps):
+        [warning] = check_runserver_serves_websockets()
+    assert warning.id == f"{PREFIX}W003"
+    assert "404" in warning.msg
+
+
+def test_w003_daphne_after_staticfiles() -> None:
+    # Then staticfiles' runserver (Django's) wins, and the socket is a 404 all the same.
+    apps = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    apps += ["django.contrib.staticfiles", "daphne"]
+    with override_settings(DEBUG=True, INSTALLED_APPS=apps):
+        assert [w.id for w in check_runserver_serves_websockets()] == [f"{PREFIX}W003"]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_w003_not_raised(debug: bool) -> None:
+    # With daphne first (the test settings), or in production, where runserver is not used.
+    apps = [app for app in settings.INSTALLED_APPS if debug or app != "daphne"]
+    with override_settings(DEBUG=debug, INSTALLED_APPS=apps):
+        assert check_runserver_serves_websockets() == []
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "PS384", "EdDSA"])
+def test_e014_asymmetric_algorithm_without_keys(algorithm: str) -> None:
+    with override_settings(SIMPLE_JWT={"ALGORITHM": algorithm}):
+        [error] = check_simple_jwt_keys()
+        assert f"{PREFIX}E014" in registered_error_ids()
+    assert error.id == f"{PREFIX}E014"
+    assert "VERIFYING_KEY" in error.msg
+
+
+@pytest.mark.parametrize(
+    "simple_jwt",
+    [
+        {},
+        {"ALGORITHM": "HS512"},
+        {"ALGORITHM": "RS256", "VERIFYING_KEY": "-----BEGIN PUBLIC KEY-----..."},
+        {"ALGORITHM": "RS256", "JWK_URL": "https://issuer.example/.well-known/jwks.json"},
+    ],
+)
+def test_e014_not_raised(simple_jwt: dict[str, Any]) -> None:
+    with override_settings(SIMPLE_JWT=simple_jwt):
+        assert check_simple_jwt_keys() == []

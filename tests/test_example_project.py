@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -299,6 +300,9 @@ def test_seed_demo_json(migrated: tuple[dict[str, str], str]) -> None:
     )
     assert not set(again["notifications"]["owner"]) & set(seed["notifications"]["owner"])
     assert len(again["notifications"]["owner"]) == len(seed["notifications"]["owner"])
+    # ...and keeps the ids, so `send_notification --vendor <id>` from a first run still works.
+    assert again["vendors"] == seed["vendors"]
+    assert again["users"] == seed["users"]
 
 
 def test_seed_demo_prints_logins_and_a_ready_link(migrated: tuple[dict[str, str], str]) -> None:
@@ -309,6 +313,9 @@ def test_seed_demo_prints_logins_and_a_ready_link(migrated: tuple[dict[str, str]
     assert "demo-password" in output
     # The token rides in the fragment, which no server or proxy ever receives or logs.
     assert "?token=" not in output
+    vendor = re.search(r"demo-owner +owns vendor (\d+)", output)
+    assert vendor, output
+    assert f"send_notification --vendor {vendor[1]} " in output
     link = next(line.strip() for line in output.splitlines() if "#token=" in line)
     assert link.startswith("http://localhost:9000/#token=")
     assert decode(link.split("#token=", 1)[1])["token_type"] == "access"
@@ -665,3 +672,37 @@ async def test_send_notification_reaches_sockets_through_redis_only(server: Demo
         async with connect(server.socket_url(server.token("owner")), origin=server.origin) as ws:
             frame = await receive(ws, "unread_notifications")
         assert notification_id in {item["id"] for item in items(frame["notifications"])}
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_make_demo_says_which_channel_layer_it_runs_on(reachable: bool) -> None:
+    """make demo runs on Redis when it answers, else in memory, and says which at the start."""
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if reachable:
+        import redis
+
+        try:
+            redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+        except redis.RedisError:
+            pytest.skip(f"no Redis answers at {redis_url}")
+    else:
+        # A port nothing listens on.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            redis_url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "demo-layer",
+            f"REDIS_URL={redis_url}",
+            f"BIN={Path(sys.executable).parent}",
+        ],
+        cwd=REPOSITORY_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = f"Channel layer: Redis at {redis_url}." if reachable else "Channel layer: in-memory"
+    assert result.stdout.startswith(expected), result.stdout

@@ -1,7 +1,9 @@
 """``manage.py seed_demo``: (re)create the demo's users, vendors and notifications.
 
-Idempotent: the demo users (and, through them, their vendors, staff rows and notifications) are
-deleted and created again, so each run starts from the same data with fresh ids and tokens.
+Idempotent: each run starts from the same data. The demo users, their vendors and the roles
+keep their rows (so their ids, and the README's ``send_notification --vendor 1``, stay valid
+from one run to the next); their staff rows and notifications are replaced, their passwords
+reset and new tokens issued.
 ``--json`` prints one JSON object and nothing else, for scripts and tests.
 """
 
@@ -46,7 +48,7 @@ SAMPLES = [
 
 
 class Command(BaseCommand):
-    help = "Delete and recreate the demo users, vendors and notifications; print logins."
+    help = "Reset the demo users, vendors and notifications (ids kept); print logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -93,26 +95,36 @@ class Command(BaseCommand):
 
     def recreate(self) -> tuple[dict[str, Any], dict[str, Vendor]]:
         user_model = get_user_model()
-        # Cascades to the demo vendors, their staff rows and notifications.
-        user_model._default_manager.filter(username__in=USERNAMES.values()).delete()
-        VendorRole.objects.filter(name__in=ROLES).delete()
-
-        users = {
-            role: user_model._default_manager.create_user(
+        users = {}
+        for role, username in USERNAMES.items():
+            user, _ = user_model._default_manager.update_or_create(
                 username=username,
-                password=DEMO_PASSWORD,
-                email=f"{username}@example.com",
-                is_staff=role == "admin",
-                is_superuser=role == "admin",
+                defaults={
+                    "email": f"{username}@example.com",
+                    "is_active": True,
+                    "is_staff": role == "admin",
+                    "is_superuser": role == "admin",
+                },
             )
-            for role, username in USERNAMES.items()
-        }
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            users[role] = user
         vendors = {
-            "owner": Vendor.objects.create(user=users["owner"], name="Demo Bakery"),
-            "other_owner": Vendor.objects.create(user=users["other_owner"], name="Other Shop"),
+            role: Vendor.objects.update_or_create(user=users[role], defaults={"name": name})[0]
+            for role, name in (("owner", "Demo Bakery"), ("other_owner", "Other Shop"))
         }
+        # The demo users' other rows go (a vendor created for a demo user by hand, a staff row),
+        # then the demo vendors' staff and notifications are made again.
+        Vendor.objects.filter(user__in=users.values()).exclude(
+            pk__in=[vendor.pk for vendor in vendors.values()]
+        ).delete()
+        VendorStaff.objects.filter(vendor__in=vendors.values()).delete()
+        VendorStaff.objects.filter(user__in=users.values()).delete()
+        Notification.objects.filter(vendor__in=vendors.values()).delete()
         roles = {
-            name: VendorRole.objects.create(name=name, can_view_notifications=allowed)
+            name: VendorRole.objects.update_or_create(
+                name=name, defaults={"can_view_notifications": allowed}
+            )[0]
             for name, allowed in ROLES.items()
         }
         VendorStaff.objects.create(
@@ -136,6 +148,11 @@ class Command(BaseCommand):
         write(f"  {users['customer']['username']:<18} no vendor (4003)")
         write(f"  {users['other_owner']['username']:<18} owns vendor {result['vendors'][1]['id']}")
         write(f"  {users['admin']['username']:<18} superuser for /admin/")
+        write("Send a notification to demo-owner's vendor from another shell:")
+        write(
+            f"  python example_project/manage.py send_notification "
+            f'--vendor {result["vendors"][0]["id"]} --message "Hello"'
+        )
         write(f"Open the demo as {users['owner']['username']}:")
         # In the fragment, which a browser never sends: no server or proxy logs it.
         write(f"  {url.rstrip('/')}/#token={result['tokens']['owner']}")
