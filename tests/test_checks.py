@@ -386,3 +386,48 @@ def test_e012_rest_api(overrides: dict[str, Any]) -> None:
 def test_rest_api_settings_valid_values(overrides: dict[str, Any]) -> None:
     with vendor_settings(**overrides):
         assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PREFERENCES": "yes"},
+        {"PREFERENCES": 1},
+        {"PREFERENCE_DEFAULTS": ["Order Notifications"]},
+        {"PREFERENCE_DEFAULTS": {"Order Notifications": "silent"}},
+        {"PREFERENCE_DEFAULTS": {"": "muted"}},
+        {"PREFERENCE_DEFAULTS": {"Payouts": "muted"}, "UNMUTABLE_CATEGORIES": ["Payouts"]},
+        {
+            "CATEGORIES": ["General Notifications"],
+            "PREFERENCE_DEFAULTS": {"Order Notifications": "muted"},
+        },
+        {"UNMUTABLE_CATEGORIES": "Payouts"},
+        {"UNMUTABLE_CATEGORIES": [None]},
+        {"CATEGORIES": ["General Notifications"], "UNMUTABLE_CATEGORIES": ["Payouts"]},
+    ],
+    ids=repr,
+)
+def test_e013_preferences(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}E013"]
+        errors = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["' in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PREFERENCES": True},
+        {"PREFERENCE_DEFAULTS": {"Order Notifications": "digest", "Payouts": "live"}},
+        {"UNMUTABLE_CATEGORIES": ("Payouts",), "PREFERENCE_DEFAULTS": {"Payouts": "live"}},
+        {
+            "CATEGORIES": ["General Notifications", "Order Notifications"],
+            "PREFERENCE_DEFAULTS": {"Order Notifications": "muted"},
+            "UNMUTABLE_CATEGORIES": ["General Notifications"],
+        },
+    ],
+    ids=repr,
+)
+def test_preference_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []
