@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import delivery, payloads, services
+from . import delivery, payloads, preferences, services
+from .conf import app_settings
 from .database import in_thread
 from .protocol import ErrorCode, ProtocolError, Request
 
@@ -25,6 +26,8 @@ mark_unread_now = in_thread(services.mark_unread)
 archive_now = in_thread(services.archive)
 unarchive_now = in_thread(services.unarchive)
 unread_counts = in_thread(services.unread_counts)
+stored_preferences = in_thread(preferences.stored)
+change_preferences = in_thread(preferences.change)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,48 @@ def tell_vendor_sockets(vendor_id: Any, frame: payloads.Frame) -> None:
     outside a transaction), from synchronous code such as an HTTP view."""
     event = delivery.push_event(payloads.encode(frame))
     delivery.after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+
+
+# Preferences belong to a user, not a vendor: the consumer calls these with its user's id, and
+# the HTTP API's views with the request's user.
+
+
+def preferences_reply(action: str, choices: dict[str, str]) -> payloads.Frame:
+    """The reply to get_preferences or set_preferences, for a user with these choices."""
+    return payloads.preferences_frame(
+        action, preferences.effective(choices), app_settings.UNMUTABLE_CATEGORIES
+    )
+
+
+def preferences_event(choices: dict[str, str], exclude: str | None = None) -> dict[str, Any]:
+    """What the user's other sockets hear once they changed their preferences."""
+    frame = payloads.preferences_changed_frame(preferences.effective(choices))
+    return delivery.preferences_event(payloads.encode(frame), preferences.quiet(choices), exclude)
+
+
+def tell_user_sockets(user_id: Any, choices: dict[str, str]) -> None:
+    """Tell every open socket of the user their new preferences once the change commits,
+    from synchronous code such as an HTTP view."""
+    event = preferences_event(choices)
+    delivery.after_commit(partial(delivery.send_event, delivery.user_group(user_id), event))
+
+
+def preference_changes(request: Request) -> dict[str, str | None]:
+    """The ``preferences`` of a set_preferences request, validated."""
+    require_preferences(request)
+    try:
+        return preferences.validated(request.data.get("preferences"))
+    except preferences.PreferenceError as error:
+        raise ProtocolError(error.code, error.message, request.request_id) from None
+
+
+def require_preferences(request: Request) -> None:
+    if not app_settings.PREFERENCES:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_ACTION,
+            "Preferences are not enabled on this server.",
+            request.request_id,
+        )
 
 
 async def mark_read(vendor_id: Any, request: Request) -> Outcome:

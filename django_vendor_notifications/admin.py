@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Notification
+from .models import Notification, NotificationPreference
 
 
 @admin.register(Notification)
@@ -29,3 +29,14 @@ class NotificationAdmin(admin.ModelAdmin):
             is_read=True, is_recent_notification=False, readed_at=timezone.now()
         )
         self.message_user(request, f"{updated} notification(s) marked as read.")
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    """Users' own choices; a category without a row has its PREFERENCE_DEFAULTS value. Sockets
+    open when a row is changed here follow it on their next connect."""
+
+    list_display = ("user", "category", "delivery")
+    list_filter = ("delivery", "category")
+    search_fields = ("category",)
+    raw_id_fields = ("user",)

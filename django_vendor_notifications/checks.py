@@ -38,6 +38,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_channel_layer()
     errors += _check_booleans()
     errors += _check_rest_api()
+    errors += _check_preferences()
     return errors
 
 
@@ -267,6 +268,43 @@ def _check_rest_api() -> list[CheckMessage]:
                     f"'100/min' or None (got {rate!r}).",
                 )
             )
+    return errors
+
+
+def _check_preferences() -> list[CheckMessage]:
+    from .models import DELIVERY_VALUES
+
+    errors: list[CheckMessage] = []
+
+    def refuse(key: str, message: str) -> None:
+        errors.append(_error(15, f"{app_settings.setting_name(key)} {message}"))
+
+    if not isinstance(app_settings.get("PREFERENCES"), bool):
+        refuse("PREFERENCES", f"must be True or False (got {app_settings.get('PREFERENCES')!r}).")
+    categories = app_settings.get("CATEGORIES")
+    known = set(categories) if isinstance(categories, (list, tuple)) else None
+
+    def unknown(label: Any) -> bool:
+        return not isinstance(label, str) or not label or (known is not None and label not in known)
+
+    unmutable = app_settings.get("UNMUTABLE_CATEGORIES")
+    if isinstance(unmutable, str) or not isinstance(unmutable, (list, tuple, set, frozenset)):
+        refuse("UNMUTABLE_CATEGORIES", "must be a list of category labels.")
+        unmutable = ()
+    elif any(unknown(label) for label in unmutable):
+        refuse("UNMUTABLE_CATEGORIES", "must hold category labels (of CATEGORIES, when set).")
+    defaults = app_settings.get("PREFERENCE_DEFAULTS")
+    values = list(DELIVERY_VALUES)
+    if not isinstance(defaults, dict):
+        refuse("PREFERENCE_DEFAULTS", "must be a dict of category labels to a preference.")
+        return errors
+    for label, value in defaults.items():
+        if unknown(label):
+            refuse("PREFERENCE_DEFAULTS", f"names {label!r}, not a category label.")
+        elif value not in values:
+            refuse("PREFERENCE_DEFAULTS", f"[{label!r}] must be one of {values} (got {value!r}).")
+        elif label in unmutable and value != "live":
+            refuse("PREFERENCE_DEFAULTS", f"[{label!r}] must be 'live': it cannot be muted.")
     return errors
 
 

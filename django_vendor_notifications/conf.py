@@ -112,6 +112,15 @@ DEFAULTS: dict[str, Any] = {
     # the GET endpoints, "write" for the changes. None for a scope: not throttled; None for
     # the whole setting: no throttling at all.
     "REST_THROTTLE_RATES": {"read": "600/min", "write": "120/min"},
+    # Whether users may choose, per category, which notifications reach their sockets live
+    # (get_preferences / set_preferences). Off: no preference is read on connect and every
+    # category is pushed live, as the spec has it.
+    "PREFERENCES": False,
+    # The preference of a category for users who chose none: {label: "live" | "muted" |
+    # "digest"}. A category not listed is "live".
+    "PREFERENCE_DEFAULTS": {},
+    # Category labels users may not mute (e.g. payouts): always pushed live.
+    "UNMUTABLE_CATEGORIES": [],
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -309,6 +318,18 @@ class AppSettings:
     def REST_THROTTLE_RATES(self) -> dict[str, str | None]:
         value = self.get("REST_THROTTLE_RATES")
         return {} if value is None else dict(value)
+
+    @property
+    def PREFERENCES(self) -> bool:
+        return bool(self.get("PREFERENCES"))
+
+    @property
+    def PREFERENCE_DEFAULTS(self) -> dict[str, str]:
+        return dict(self.get("PREFERENCE_DEFAULTS") or {})
+
+    @property
+    def UNMUTABLE_CATEGORIES(self) -> frozenset[str]:
+        return frozenset(self.get("UNMUTABLE_CATEGORIES") or ())
 
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""

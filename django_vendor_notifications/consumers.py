@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import actions, auth, backpressure, delivery, payloads, services
+from . import actions, auth, backpressure, delivery, payloads, preferences, services
 from .conf import app_settings
 from .database import DatabaseUnavailable, in_thread
 from .drain import DRAIN_EVENT, drain_for_loop
@@ -85,10 +85,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             app_settings.RATE_LIMIT_PER_SECOND, app_settings.RATE_LIMIT_BURST
         )
         self.rejected_in_a_row = 0
+        #: Categories not pushed live to this socket: its user muted them (PREFERENCES).
+        self.quiet: frozenset[str] = frozenset()
         #: The actions that change this socket itself; the rest are ``actions.ACTIONS``.
         self.own_actions: dict[str, Callable[[Request], Awaitable[payloads.Frame]]] = {
             "sync": self.action_sync,
             "refresh_token": self.action_refresh_token,
+            "get_preferences": self.action_get_preferences,
+            "set_preferences": self.action_set_preferences,
         }
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -144,6 +148,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.forward_push(message)
         elif kind == delivery.BROADCAST_EVENT:
             await self.forward_broadcast(message)
+        elif kind == delivery.PREFERENCES_EVENT:
+            await self.preferences_changed(message)
         elif message is REPAIR:
             await self.fill_gap()
         elif message is BROKEN:
@@ -234,6 +240,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.TOO_MANY_REQUESTS)
             return
         self.counted_user_id = session.user_id
+        if started.preferences is not None:
+            self.quiet = preferences.quiet(started.preferences)
         self.feed = Feed(session.last_id)
         self.feed.remember(row["id"] for row in started.unread_rows)
         # The hub hands over what its groups received since the snapshot began, or says it
@@ -389,6 +397,23 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         self.timers.expire_token_at(result.expires_at)
         return {"action": "refresh_token", "status": "success", "expires_at": result.expires_at}
 
+    async def action_get_preferences(self, request: Request) -> payloads.Frame:
+        assert self.session is not None
+        actions.require_preferences(request)
+        choices = await actions.stored_preferences(self.session.user_id)
+        self.quiet = preferences.quiet(choices)
+        return actions.preferences_reply("get_preferences", choices)
+
+    async def action_set_preferences(self, request: Request) -> payloads.Frame:
+        """Store the user's choices; this socket and the user's other ones follow them."""
+        assert self.session is not None
+        changes = actions.preference_changes(request)
+        choices = await actions.change_preferences(self.session.user_id, changes)
+        self.quiet = preferences.quiet(choices)
+        event = actions.preferences_event(choices, exclude=self.socket_id)
+        await delivery.asend_event(delivery.user_group(self.session.user_id), event)
+        return actions.preferences_reply("set_preferences", choices)
+
     async def action_sync(self, request: Request) -> payloads.Frame:
         return await self.sync_frame(request.bounded_int("since_id", minimum=0))
 
@@ -409,7 +434,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         verdict = self.feed.judge_push(event)
         if verdict is Verdict.SEND:
-            await self.send(text_data=event["text"])
+            # A muted category is accounted for (judged) but not sent.
+            if event.get("category") not in self.quiet:
+                await self.send(text_data=event["text"])
         elif verdict is Verdict.FILL_GAP:
             # A notification before this one never reached this socket: send what is missing,
             # this one included, from the database.
@@ -420,7 +447,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         vendor_id = self.session.vendor_id
         text = self.feed.broadcast_text(event, payloads.encode(vendor_id), str(vendor_id))
-        if text is not None:
+        if text is not None and event.get("category") not in self.quiet:
             await self.send(text_data=text)
 
     async def fill_gap(self) -> None:
@@ -428,9 +455,17 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         while self.session is not None and not self.closing:
             rows, has_more = await rows_since_shared(self.session.vendor_id, self.feed.last_id)
             for row in self.feed.unsent(rows):
-                await self.send_frame(payloads.new_notification_frame(row))
+                if row["category"] not in self.quiet:
+                    await self.send_frame(payloads.new_notification_frame(row))
             if not has_more:
                 return
+
+    async def preferences_changed(self, event: dict[str, Any]) -> None:
+        """The user changed their preferences on another socket (or over HTTP)."""
+        if self.session is None or self.closing:
+            return
+        self.quiet = frozenset(event.get("quiet") or ())
+        await self.send(text_data=event["text"])
 
     async def session_revalidate(self, event: dict[str, Any]) -> None:
         """Close the socket (4001/4003) when its user has lost access since it connected."""

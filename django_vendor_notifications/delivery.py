@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -23,15 +24,19 @@ logger = logging.getLogger(__name__)
 
 #: A ready-made frame for every socket of a group: {"text": frame, "exclude": channel?,
 #: "id": notification id?, "previous_id": the vendor's previous notification id?,
-#: "sent_at": the publisher's time.time() when it carries an id}.
+#: "sent_at": the publisher's time.time() when it carries an id, "category": its label?}.
 PUSH_EVENT = "notification.push"
 #: One frame for many vendors (notify_many to all_notifications): {"template": text with
-#: placeholders, "ids": {str(vendor_id): notification id}}.
+#: placeholders, "ids": {str(vendor_id): notification id}, "category": its label}.
 BROADCAST_EVENT = "notification.broadcast"
 #: Makes a socket re-send its unread_notifications frame.
 RELOAD_EVENT = "reload_unread_notifications"
 #: Makes a socket re-check its access and close (4001/4003) when it has lost it.
 REVALIDATE_EVENT = "session.revalidate"
+
+#: A user changed their preferences: {"text": the preferences_changed frame, "quiet": the
+#: categories no longer pushed live to that user's sockets, "exclude": channel?}.
+PREFERENCES_EVENT = "notification.preferences"
 
 #: Placeholders a broadcast template carries where each vendor's own values go.
 ID_PLACEHOLDER = '"@@vn-id@@"'
@@ -92,9 +97,13 @@ def push_event(
     *,
     notification_id: int | None = None,
     previous_id: int | None = None,
+    category: str | None = None,
     exclude: str | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {"type": PUSH_EVENT, "text": frame_text}
+    if category is not None:
+        # Lets a socket leave out a category its user muted without decoding the frame.
+        event["category"] = category
     if notification_id is not None:
         event["id"] = notification_id
         event["previous_id"] = previous_id or 0
@@ -109,3 +118,12 @@ def reload_unread(vendor_id: Any | None = None) -> bool:
     """Make the vendor's sockets (or every socket, for None) re-send their unread frame."""
     group = broadcast_group() if vendor_id is None else vendor_group(vendor_id)
     return send_event(group, {"type": RELOAD_EVENT})
+
+
+def preferences_event(
+    frame_text: str, quiet: Iterable[str], exclude: str | None = None
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": PREFERENCES_EVENT, "text": frame_text, "quiet": sorted(quiet)}
+    if exclude is not None:
+        event["exclude"] = exclude
+    return event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -93,3 +94,40 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}: {self.message[:50]}"
+
+
+#: The values of a preference, as the wire format spells them.
+DELIVERY_VALUES = ("live", "muted", "digest")
+
+
+class Delivery(models.TextChoices):
+    """How a category's notifications reach a user's sockets."""
+
+    #: Pushed live to the user's sockets.
+    LIVE = "live"
+    #: Stored, counted and listed, but not pushed live to the user's sockets.
+    MUTED = "muted"
+    #: Not pushed live either; meant for a summary the user reads later.
+    DIGEST = "digest"
+
+
+class NotificationPreference(models.Model):
+    """What one user chose for one category. Sparse: only choices are stored, and a category
+    without a row has the default of PREFERENCE_DEFAULTS (see ``preferences``)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vendor_notification_preferences",
+    )
+    category = models.CharField(max_length=100)
+    delivery = models.CharField(max_length=10, choices=Delivery.choices)
+
+    class Meta:
+        constraints = [
+            # Also the index a connect reads a user's choices with.
+            models.UniqueConstraint(fields=["user", "category"], name="vn_preference_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.delivery}"

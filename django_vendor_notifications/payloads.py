@@ -178,6 +178,24 @@ def mark_all_read_frame(category: str | None, updated: int, unread_total: int) -
     return frame
 
 
+def preferences_frame(
+    action: str, preferences: Mapping[str, str], unmutable: Iterable[str]
+) -> Frame:
+    """The reply to get_preferences and set_preferences: the user's preference of every
+    category that has one (any other is "live") and the categories that cannot be muted."""
+    return {
+        "action": action,
+        "status": "success",
+        "preferences": dict(preferences),
+        "unmutable_categories": sorted(unmutable),
+    }
+
+
+def preferences_changed_frame(preferences: Mapping[str, str]) -> Frame:
+    """Pushed to a user's other sockets when the user changed their preferences."""
+    return {"action": "preferences_changed", "preferences": dict(preferences)}
+
+
 def error_frame(code: str, message: str) -> Frame:
     return {"action": "error", "error": code, "message": message}
 

@@ -48,6 +48,8 @@ class ErrorCode:
     #: The database refused or did not answer in time; nothing was read. Retry shortly (every
     #: action is idempotent).
     UNAVAILABLE = "unavailable"
+    #: set_preferences asked to mute a category the host keeps live (UNMUTABLE_CATEGORIES).
+    CANNOT_MUTE = "cannot_mute"
     MESSAGE_TOO_LARGE = "message_too_large"
     RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"

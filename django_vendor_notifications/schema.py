@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension, OpenApiViewExtension
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 
 from .protocol import MAX_ID
-from .serializers import HistoryQuery, MarkAllReadBody, SyncQuery, VendorQuery
+from .serializers import HistoryQuery, MarkAllReadBody, PreferencesBody, SyncQuery, VendorQuery
 
 ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
 NULLABLE_DATE = {"type": "string", "nullable": True, "example": "12-03-2025 10:15:00"}
@@ -89,6 +89,12 @@ MARK_ALL_READ = frame(
     },
     "category",
 )
+DELIVERY = {"type": "string", "enum": ["live", "muted", "digest"]}
+PREFERENCES_PROPERTIES = {
+    "status": {"type": "string", "enum": ["success"]},
+    "preferences": {"type": "object", "additionalProperties": DELIVERY},
+    "unmutable_categories": {"type": "array", "items": {"type": "string"}},
+}
 DETAIL = {
     "type": "object",
     "required": ["detail"],
@@ -187,8 +193,38 @@ class NotificationViewSetSchema(OpenApiViewExtension):
                 request=MarkAllReadBody,
                 parameters=[VendorQuery],
             ),
+            preferences=[
+                read(
+                    "notifications_preferences",
+                    "The user's preference per category (PREFERENCES on; else 404)",
+                    frame("get_preferences", PREFERENCES_PROPERTIES),
+                    parameters=[VendorQuery],
+                    methods=["GET"],
+                ),
+                read(
+                    "notifications_set_preferences",
+                    "Change the user's preferences; null goes back to a category's default",
+                    frame("set_preferences", PREFERENCES_PROPERTIES),
+                    request=PreferencesBody,
+                    parameters=[VendorQuery],
+                    methods=["PATCH"],
+                ),
+            ],
         )
         class Described(self.target_class):  # type: ignore[name-defined]
             pass
 
         return Described
+
+
+class PreferencesFieldSchema(OpenApiSerializerFieldExtension):
+    """set_preferences' body: labels to a preference, or null for the default."""
+
+    target_class = "django_vendor_notifications.serializers.PreferencesField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {**DELIVERY, "nullable": True},
+        }

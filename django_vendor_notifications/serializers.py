@@ -100,3 +100,27 @@ class NotificationId(serializers.Serializer):
     """The id in a notification's URL: a 64-bit id, as on the socket."""
 
     id = id_field()
+
+
+class PreferencesField(serializers.Field):
+    """{label: "live" | "muted" | "digest", or null for the default}, checked by
+    ``preferences.validated`` as on the socket; an error is one message, not one per label."""
+
+    def to_internal_value(self, data: Any) -> dict[str, str | None]:
+        from . import preferences
+
+        try:
+            return preferences.validated(data)
+        except preferences.PreferenceError as error:
+            raise serializers.ValidationError(error.message, code=error.code) from None
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class PreferencesBody(serializers.Serializer):
+    """A set_preferences body."""
+
+    preferences = PreferencesField(
+        help_text="Category label to 'live', 'muted' or 'digest'; null goes back to the default."
+    )

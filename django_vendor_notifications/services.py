@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import CharField, Count, F, IntegerField, Subquery, Value
 from django.utils import timezone
 
-from . import delivery, payloads, signals
+from . import delivery, payloads, preferences, signals
 from .conf import app_settings
 from .models import Notification
 from .permissions import get_access_policy, get_vendor_model
@@ -54,6 +54,8 @@ class Started:
 
     session: Session
     unread_rows: list[dict[str, Any]]
+    #: The user's stored preferences (PREFERENCES on), else None.
+    preferences: dict[str, str] | None = None
 
 
 def start_session(user: Any) -> Started | CloseCode:
@@ -62,7 +64,8 @@ def start_session(user: Any) -> Started | CloseCode:
     counts and unread snapshot. At most three queries with the default access policy.
 
     ``user`` may be the lazy user of :class:`~.auth.Handshake`: its token is checked here, in
-    the same hop. Returns the close code instead when the socket may not stay.
+    the same hop. Returns the close code instead when the socket may not stay. With
+    PREFERENCES on, one more query reads the user's preferences.
     """
     if user is None or not user.is_authenticated:
         return CloseCode.AUTHENTICATION_FAILED
@@ -76,7 +79,8 @@ def start_session(user: Any) -> Started | CloseCode:
         last_id=state.newest_id,
         unread_counts=state.unread_counts,
     )
-    return Started(session, state.unread_rows)
+    choices = preferences.stored(user.pk) if app_settings.PREFERENCES else None
+    return Started(session, state.unread_rows, choices)
 
 
 def open_session(user: Any) -> Session | None:
@@ -466,6 +470,7 @@ def notify(
         payloads.encode(payloads.new_notification_frame(_row(notification))),
         notification_id=notification.pk,
         previous_id=previous_id,
+        category=category,
     )
     delivery.after_commit(
         partial(publish_created, delivery.vendor_group(vendor_id), event, [notification])
@@ -526,6 +531,7 @@ def notify_many(
         "type": delivery.BROADCAST_EVENT,
         "template": template,
         "ids": {str(n.vendor_id): n.pk for n in notifications},
+        "category": category,
     }
     delivery.after_commit(
         partial(publish_created, delivery.broadcast_group(), event, notifications)

@@ -31,11 +31,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
-from . import actions, payloads, services
+from . import actions, payloads, preferences, services
 from .conf import app_settings
 from .permissions import get_access_policy, get_vendor_model
 from .protocol import MAX_ID
-from .serializers import HistoryQuery, MarkAllReadBody, NotificationId, SyncQuery, VendorQuery
+from .serializers import (
+    HistoryQuery,
+    MarkAllReadBody,
+    NotificationId,
+    PreferencesBody,
+    SyncQuery,
+    VendorQuery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +281,21 @@ class NotificationViewSet(viewsets.ViewSet):
         category = validated(MarkAllReadBody, request.data)["category"]
         result = services.mark_all_read(self.vendor_id, category)
         return self.answer(actions.marked_all_read(category, result))
+
+    @action(detail=False, methods=["get", "patch"], url_path="preferences")
+    def preferences(self, request: Request) -> Response:
+        """The user's preferences (GET) or a change to them (PATCH), as on the socket."""
+        if not app_settings.PREFERENCES:
+            raise exceptions.NotFound("Preferences are not enabled on this server.")
+        user_id = request.user.pk
+        if request.method == "GET":
+            return Response(
+                actions.preferences_reply("get_preferences", preferences.stored(user_id))
+            )
+        changes = validated(PreferencesBody, request.data)["preferences"]
+        choices = preferences.change(user_id, changes)
+        actions.tell_user_sockets(user_id, choices)
+        return Response(actions.preferences_reply("set_preferences", choices))
 
     def change(self, name: str, change: Any, pk: str) -> Response:
         notification_id = self.notification_id(pk)

@@ -526,3 +526,46 @@ def test_e014_asymmetric_algorithm_without_keys(algorithm: str) -> None:
 def test_e014_not_raised(simple_jwt: dict[str, Any]) -> None:
     with override_settings(SIMPLE_JWT=simple_jwt):
         assert check_simple_jwt_keys() == []
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PREFERENCES": "yes"},
+        {"PREFERENCES": 1},
+        {"PREFERENCE_DEFAULTS": ["Order Notifications"]},
+        {"PREFERENCE_DEFAULTS": {"Order Notifications": "silent"}},
+        {"PREFERENCE_DEFAULTS": {"": "muted"}},
+        {"PREFERENCE_DEFAULTS": {"Payouts": "muted"}, "UNMUTABLE_CATEGORIES": ["Payouts"]},
+        {
+            "CATEGORIES": ["General Notifications"],
+            "PREFERENCE_DEFAULTS": {"Order Notifications": "muted"},
+        },
+        {"UNMUTABLE_CATEGORIES": "Payouts"},
+        {"UNMUTABLE_CATEGORIES": [None]},
+        {"CATEGORIES": ["General Notifications"], "UNMUTABLE_CATEGORIES": ["Payouts"]},
+    ],
+    ids=repr,
+)
+def test_e015_preferences(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}E015"]
+        errors = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["' in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PREFERENCES": True},
+        {"PREFERENCE_DEFAULTS": {"Order Notifications": "digest", "Payouts": "live"}},
+        {"UNMUTABLE_CATEGORIES": ("Payouts",), "PREFERENCE_DEFAULTS": {"Payouts": "live"}},
+        {
+            "CATEGORIES": ["General Notifications", "Order Notifications"],
+            "PREFERENCE_DEFAULTS": {"Order Notifications": "muted"},
+            "UNMUTABLE_CATEGORIES": ["General Notifications"],
+        },
+    ],
+    ids=repr,
+)
+def test_preference_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []

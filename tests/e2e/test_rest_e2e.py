@@ -37,6 +37,8 @@ OPERATIONS = {
     "notifications_mark_all_read",
     "notifications_archive",
     "notifications_unarchive",
+    "notifications_preferences",
+    "notifications_set_preferences",
 }
 
 
@@ -45,7 +47,13 @@ def api_server(
     tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[AsgiServer]:
     kind = ServerKind("uvicorn", "redis")
-    env = server_env(kind.channel_layer, vendor_settings={"REST_THROTTLE_RATES": None})
+    # Preferences on, so the property run reaches their endpoints rather than a 404.
+    vendor_settings = {
+        "REST_THROTTLE_RATES": None,
+        "PREFERENCES": True,
+        "UNMUTABLE_CATEGORIES": ["Payouts"],
+    }
+    env = server_env(kind.channel_layer, vendor_settings=vendor_settings)
     server = launch_server(kind, env, tmp_path_factory.mktemp("rest-server"))
     try:
         yield server

@@ -132,10 +132,28 @@ export interface UnreadCountChangedFrame extends FrameBase {
   unread_total?: number;
 }
 
+/** How a category reaches the user's sockets: pushed live, or only stored and counted. */
+export type Delivery = "live" | "muted" | "digest";
+
+/** The reply to get_preferences / set_preferences. Needs a server with PREFERENCES on. */
+export interface PreferencesFrame extends FrameBase {
+  action: "get_preferences" | "set_preferences";
+  status: "success";
+  /** Every category with a preference; any other is "live". */
+  preferences: Record<string, Delivery>;
+  unmutable_categories: string[];
+}
+
+/** Pushed to the user's other sockets when the user changed their preferences. */
+export interface PreferencesChangedFrame extends FrameBase {
+  action: "preferences_changed";
+  preferences: Record<string, Delivery>;
+}
+
 export interface ErrorFrame extends FrameBase {
   action: "error";
   /** invalid_json, invalid_message, binary_not_supported, unknown_action, invalid_field,
-   * not_found, message_too_large, rate_limited, internal_error, unavailable, or a later one. */
+   * not_found, cannot_mute, message_too_large, rate_limited, internal_error, unavailable, or a later one. */
   error: string;
   message: string;
 }
@@ -155,6 +173,8 @@ export type ServerFrame =
   | ArchiveFrame
   | UnreadCountsFrame
   | UnreadCountChangedFrame
+  | PreferencesFrame
+  | PreferencesChangedFrame
   | ErrorFrame;
 
 /** Frames the client sends (each also carries a request_id it generates). */
@@ -174,6 +194,8 @@ export type ClientFrame =
   | { action: "mark_all_read"; category?: string } // needs a server with mark_all_read
   | { action: "mark_unread"; notification_id: number } // needs a server with mark_unread
   | { action: "get_unread_counts" } // needs a server with unread counts
+  | { action: "get_preferences" } // needs a server with PREFERENCES on
+  | { action: "set_preferences"; preferences: Record<string, Delivery | null> }
   | { action: "archive"; notification_id: number } // needs a server with archive
   | { action: "unarchive"; notification_id: number }; // needs a server with archive
 
@@ -357,6 +379,10 @@ export declare class NotificationClient extends EventTarget {
   markUnread(id: number): Promise<MarkUnreadFrame>;
   /** Needs a server that supports it (unread counts). */
   getUnreadCounts(): Promise<UnreadCountsFrame>;
+  /** Needs a server with PREFERENCES on. */
+  getPreferences(): Promise<PreferencesFrame>;
+  /** null goes back to a category's default. Needs a server with PREFERENCES on. */
+  setPreferences(preferences: Record<string, Delivery | null>): Promise<PreferencesFrame>;
   /** Needs a server that supports it (archive). */
   archive(id: number): Promise<ArchiveFrame>;
   /** Needs a server that supports it (archive). */

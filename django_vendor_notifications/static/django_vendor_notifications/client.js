@@ -417,6 +417,19 @@ export class NotificationClient extends EventTarget {
     return this.request("get_unread_counts");
   }
 
+  /** The user's preference per category ("live", "muted" or "digest"). Needs a server with
+   * PREFERENCES on; others reject with code "unknown_action". */
+  getPreferences() {
+    return this.request("get_preferences");
+  }
+
+  /** Change the user's preferences: {label: "live" | "muted" | "digest" | null}, null going
+   * back to the category's default. The user's other sockets get a preferences_changed frame
+   * (a "frame" event). Needs a server with PREFERENCES on. */
+  setPreferences(preferences) {
+    return this.request("set_preferences", { preferences });
+  }
+
   /** Needs a server with archive. */
   archive(id) {
     return this.request("archive", { notification_id: id });
