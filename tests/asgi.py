@@ -23,3 +23,10 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# TEST_MALLOC_TRIM_INTERVAL: run memory.trim_freed_memory, as docs/deployment.md recommends
+# (the soak does, and reports the RSS it keeps).
+if os.environ.get("TEST_MALLOC_TRIM_INTERVAL"):
+    from django_vendor_notifications.memory import trim_freed_memory  # noqa: E402
+
+    trim_freed_memory(float(os.environ["TEST_MALLOC_TRIM_INTERVAL"]))
