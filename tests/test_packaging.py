@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
-import importlib.util
 import os
 import re
 import subprocess
@@ -29,9 +28,19 @@ DOCS_SITE = "https://django-vendor-notifications.github.io/django-vendor-notific
 pytestmark = pytest.mark.packaging
 
 
+def build_installed() -> bool:
+    try:
+        importlib.metadata.version("build")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if importlib.util.find_spec("build") is None:
+    # Installed, not just importable: `make docs` leaves a build/ directory in the checkout,
+    # which Python would import as a namespace package named "build".
+    if not build_installed():
         if os.environ.get("REQUIRE_PACKAGING_TEST"):
             pytest.fail("REQUIRE_PACKAGING_TEST is set but `build` is not installed")
         pytest.skip("needs `build` (pip install -e '.[dev]')")
