@@ -217,6 +217,14 @@ def server_env(
     return env
 
 
+def rss_kib(pid: int) -> int:
+    """A process's resident memory, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 def launch_server(kind: ServerKind, env: dict[str, str], log_dir: Path) -> AsgiServer:
     """Start ``kind`` on a free port with ``env`` and wait until it listens; call .stop()."""
     port = free_port()

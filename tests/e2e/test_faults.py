@@ -35,6 +35,7 @@ from .conftest import (
     ServerKind,
     launch_server,
     receive_json,
+    rss_kib,
     server_env,
 )
 
@@ -421,14 +422,6 @@ async def sample_rss(pid: int, samples: list[int], every: float = 0.05) -> None:
     while True:
         samples.append(rss_kib(pid))
         await asyncio.sleep(every)
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def test_a_client_that_stops_reading_costs_a_bounded_amount_and_gets_everything_later(

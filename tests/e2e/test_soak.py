@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import make_user
 from tests.testapp.models import Vendor
 
-from .conftest import AsgiServer, ServerKind, launch_server, server_env
+from .conftest import AsgiServer, ServerKind, launch_server, rss_kib, server_env
 from .test_faults import FollowingClient, report, until_caught_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak, pytest.mark.django_db(transaction=True)]
@@ -78,13 +78,6 @@ class ChurningClient(FollowingClient):
     async def drop(self) -> None:
         if self.ws is not None:
             await self.ws.close()
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def slope_kib_per_minute(samples: list[tuple[float, int]]) -> float:
