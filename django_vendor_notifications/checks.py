@@ -39,6 +39,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_booleans()
     errors += _check_rest_api()
     errors += _check_preferences()
+    errors += _check_digests()
     return errors
 
 
@@ -306,6 +307,91 @@ def _check_preferences() -> list[CheckMessage]:
         elif label in unmutable and value != "live":
             refuse("PREFERENCE_DEFAULTS", f"[{label!r}] must be 'live': it cannot be muted.")
     return errors
+
+
+def _check_digests() -> list[CheckMessage]:
+    import datetime
+
+    errors: list[CheckMessage] = []
+    enabled = app_settings.get("DIGESTS")
+    if not isinstance(enabled, bool):
+        errors.append(
+            _error(
+                16,
+                f"{app_settings.setting_name('DIGESTS')} must be True or False (got {enabled!r}).",
+            )
+        )
+    raw_after = after = app_settings.get("DIGEST_AFTER")
+    if isinstance(after, datetime.timedelta):
+        after = after.total_seconds()
+    if not _is_number(after, minimum=0, inclusive=False):
+        errors.append(
+            _error(
+                16,
+                f"{app_settings.setting_name('DIGEST_AFTER')} must be a positive number of "
+                f"seconds or a positive datetime.timedelta (got {raw_after!r}).",
+            )
+        )
+        after = None
+    items = app_settings.get("DIGEST_MAX_ITEMS")
+    if type(items) is not int or items < 1:
+        errors.append(
+            _error(
+                18,
+                f"{app_settings.setting_name('DIGEST_MAX_ITEMS')} must be a positive integer "
+                f"(got {items!r}).",
+            )
+        )
+    sender = app_settings.get("DIGEST_FROM_EMAIL")
+    if sender is not None and (not isinstance(sender, str) or not sender.strip()):
+        errors.append(
+            _error(
+                19,
+                f"{app_settings.setting_name('DIGEST_FROM_EMAIL')} must be None or an email "
+                f"address (got {sender!r}).",
+            )
+        )
+    if enabled is True and after is not None:
+        errors += _check_digest_presence(after)
+    return errors
+
+
+def _check_digest_presence(after: float) -> list[CheckMessage]:
+    """An open socket refreshes its user's presence every REVALIDATE_INTERVAL: DIGEST_AFTER
+    must be longer, or a user with a socket open could look away and get an email."""
+    interval = app_settings.get("REVALIDATE_INTERVAL")
+    if interval is None or not _is_number(interval, minimum=0, inclusive=False):
+        return [
+            _error(
+                17,
+                f"{app_settings.setting_name('DIGESTS')} is on but "
+                f"{app_settings.setting_name('REVALIDATE_INTERVAL')} is None: an open socket "
+                "would never refresh its user's presence, so a user reading their "
+                "notifications live would be emailed them.",
+                hint="Set REVALIDATE_INTERVAL to a number of seconds shorter than DIGEST_AFTER.",
+            )
+        ]
+    if after <= interval:
+        return [
+            _error(
+                17,
+                f"{app_settings.setting_name('DIGEST_AFTER')} ({after:g} s) must be longer "
+                f"than {app_settings.setting_name('REVALIDATE_INTERVAL')} ({interval:g} s), "
+                "which is how often an open socket refreshes its user's presence.",
+            )
+        ]
+    if after < 2 * interval:
+        return [
+            Warning(
+                f"{app_settings.setting_name('DIGEST_AFTER')} ({after:g} s) is less than twice "
+                f"{app_settings.setting_name('REVALIDATE_INTERVAL')} ({interval:g} s): a "
+                "refresh delayed by a busy server or a database hiccup could make a user with "
+                "an open socket look away.",
+                hint="Make DIGEST_AFTER at least twice REVALIDATE_INTERVAL.",
+                id=ID.format("W004"),
+            )
+        ]
+    return []
 
 
 def _is_rate(rate: Any) -> bool:

@@ -7,6 +7,7 @@ Django. ``DEFAULTS`` below is the documented default of every key (see ``docs/se
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -121,6 +122,18 @@ DEFAULTS: dict[str, Any] = {
     "PREFERENCE_DEFAULTS": {},
     # Category labels users may not mute (e.g. payouts): always pushed live.
     "UNMUTABLE_CATEGORIES": [],
+    # Whether users who are away get an email digest of their vendor's unread notifications
+    # (manage.py send_notification_digests). Off: sockets write no presence, a connect keeps
+    # its queries, and the command sends nothing.
+    "DIGESTS": False,
+    # How long a user must have been away (no open socket), and how old a notification must
+    # be, before it goes into a digest: seconds, or a datetime.timedelta. Longer than
+    # REVALIDATE_INTERVAL, which keeps an open socket's user present.
+    "DIGEST_AFTER": 3600,
+    # Most notifications listed in one digest; the counts per category cover all of them.
+    "DIGEST_MAX_ITEMS": 10,
+    # The digests' From address; None: settings.DEFAULT_FROM_EMAIL.
+    "DIGEST_FROM_EMAIL": None,
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -330,6 +343,26 @@ class AppSettings:
     @property
     def UNMUTABLE_CATEGORIES(self) -> frozenset[str]:
         return frozenset(self.get("UNMUTABLE_CATEGORIES") or ())
+
+    @property
+    def DIGESTS(self) -> bool:
+        return bool(self.get("DIGESTS"))
+
+    @property
+    def DIGEST_AFTER(self) -> datetime.timedelta:
+        value = self.get("DIGEST_AFTER")
+        if isinstance(value, datetime.timedelta):
+            return value
+        return datetime.timedelta(seconds=float(value))
+
+    @property
+    def DIGEST_MAX_ITEMS(self) -> int:
+        return int(self.get("DIGEST_MAX_ITEMS"))
+
+    @property
+    def DIGEST_FROM_EMAIL(self) -> str | None:
+        value = self.get("DIGEST_FROM_EMAIL")
+        return str(value) if value else None
 
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""

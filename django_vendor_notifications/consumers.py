@@ -13,7 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from . import actions, auth, backpressure, delivery, payloads, preferences, services
+from . import actions, auth, backpressure, delivery, payloads, preferences, presence, services
 from .conf import app_settings
 from .database import DatabaseUnavailable, in_thread
 from .drain import DRAIN_EVENT, drain_for_loop
@@ -41,7 +41,7 @@ rows_since = in_thread(services.rows_since)
 #: every socket of a vendor at once): a vendor's sockets share one query.
 rows_since_shared = SharedReads(rows_since)
 inbox_state_shared = SharedReads(in_thread(services.inbox_state))
-check_access = in_thread(services.check_access)
+check_access = in_thread(services.recheck)
 authenticate = in_thread(auth.authenticate)
 
 #: Handlers that touch no database or open their own thread hop: called directly, without the
@@ -288,6 +288,9 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.counted_user_id = None
         if self.session is not None:
             drain_for_loop().discard(self)
+            if app_settings.DIGESTS:
+                # When the user was last here: the digest's "away since".
+                presence.left(self.session.user_id)
             groups, self.session = self.session.groups, None
             if self.hub is not None:
                 self.hub.unsubscribe(self, groups)
@@ -468,7 +471,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def session_revalidate(self, event: dict[str, Any]) -> None:
-        """Close the socket (4001/4003) when its user has lost access since it connected."""
+        """Close the socket (4001/4003) when its user has lost access since it connected; while
+        it may stay, its user is still present (DIGESTS)."""
         if self.session is None or self.closing:
             return
         code = await check_access(self.session.user_id, self.session.vendor_id)

@@ -131,3 +131,33 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}: {self.delivery}"
+
+
+class UserPresence(models.Model):
+    """When a user last had a socket open, and what their email digests have covered (DIGESTS).
+
+    One row per user who has connected with DIGESTS on. ``last_seen_at`` is written on connect,
+    on disconnect and by an open socket's periodic revalidation, never per message: a user
+    whose ``last_seen_at`` is older than DIGEST_AFTER (longer than REVALIDATE_INTERVAL) has no
+    open socket in any server process (see ``presence``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vendor_notification_presence",
+    )
+    last_seen_at = models.DateTimeField()
+    #: The newest notification id a digest has covered: none up to it is emailed again.
+    digested_up_to = models.BigIntegerField(default=0)
+    #: The user's own choice to get no digests at all.
+    digest_opt_out = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "user presences"
+        indexes = [
+            # The digest command's batches: users away since a time, in id order.
+            models.Index(fields=["last_seen_at"], name="vn_presence_last_seen_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: last seen {self.last_seen_at:%Y-%m-%d %H:%M}"

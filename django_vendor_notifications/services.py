@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import CharField, Count, F, IntegerField, Subquery, Value
 from django.utils import timezone
 
-from . import delivery, payloads, preferences, signals
+from . import delivery, payloads, preferences, presence, signals
 from .conf import app_settings
 from .models import Notification
 from .permissions import get_access_policy, get_vendor_model
@@ -65,7 +65,8 @@ def start_session(user: Any) -> Started | CloseCode:
 
     ``user`` may be the lazy user of :class:`~.auth.Handshake`: its token is checked here, in
     the same hop. Returns the close code instead when the socket may not stay. With
-    PREFERENCES on, one more query reads the user's preferences.
+    PREFERENCES on, one more query reads the user's preferences; with DIGESTS on, one more
+    records that the user is present (``presence``).
     """
     if user is None or not user.is_authenticated:
         return CloseCode.AUTHENTICATION_FAILED
@@ -80,6 +81,8 @@ def start_session(user: Any) -> Started | CloseCode:
         unread_counts=state.unread_counts,
     )
     choices = preferences.stored(user.pk) if app_settings.PREFERENCES else None
+    if app_settings.DIGESTS:
+        presence.seen(user.pk)
     return Started(session, state.unread_rows, choices)
 
 
@@ -106,6 +109,15 @@ def check_access(user_id: Any, vendor_id: Any) -> CloseCode | None:
     if entitled_vendor_id(user) != vendor_id:
         return CloseCode.PERMISSION_DENIED
     return None
+
+
+def recheck(user_id: Any, vendor_id: Any) -> CloseCode | None:
+    """An open socket's periodic re-check (``check_access``); with DIGESTS on, while the
+    socket may stay, it also keeps its user present, in the same thread hop."""
+    code = check_access(user_id, vendor_id)
+    if code is None and app_settings.DIGESTS:
+        presence.seen(user_id)
+    return code
 
 
 def revalidate(user: Any | None = None, vendor: models.Model | Any | None = None) -> bool:

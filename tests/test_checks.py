@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from io import StringIO
 from typing import Any
 
@@ -569,3 +570,71 @@ def test_e015_preferences(overrides: dict[str, Any]) -> None:
 def test_preference_settings_valid_values(overrides: dict[str, Any]) -> None:
     with vendor_settings(**overrides):
         assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"DIGESTS": "yes"},
+        {"DIGEST_AFTER": 0},
+        {"DIGEST_AFTER": -5},
+        {"DIGEST_AFTER": "1h"},
+        {"DIGEST_AFTER": datetime.timedelta(0)},
+        {"DIGESTS": True, "DIGEST_AFTER": float("inf")},
+    ],
+    ids=repr,
+)
+def test_e016_digests_and_digest_after(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}E016"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"DIGEST_AFTER": 300, "REVALIDATE_INTERVAL": 300},
+        {"DIGEST_AFTER": datetime.timedelta(minutes=4), "REVALIDATE_INTERVAL": 300},
+        {"DIGEST_AFTER": 3600, "REVALIDATE_INTERVAL": None},
+    ],
+    ids=repr,
+)
+def test_e017_digest_after_not_longer_than_the_presence_refresh(
+    overrides: dict[str, Any],
+) -> None:
+    with vendor_settings(DIGESTS=True, **overrides):
+        assert registered_error_ids() == [f"{PREFIX}E017"]
+        assert "REVALIDATE_INTERVAL" in check_settings()[0].msg
+    # Off, the intervals do not matter.
+    with vendor_settings(DIGESTS=False, **overrides):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "10", True, None])
+def test_e018_digest_max_items(value: Any) -> None:
+    with vendor_settings(DIGEST_MAX_ITEMS=value):
+        assert registered_error_ids() == [f"{PREFIX}E018"]
+
+
+@pytest.mark.parametrize("value", ["", "  ", 42, ["a@example.com"]])
+def test_e019_digest_from_email(value: Any) -> None:
+    with vendor_settings(DIGEST_FROM_EMAIL=value):
+        assert registered_error_ids() == [f"{PREFIX}E019"]
+
+
+def test_w004_digest_after_less_than_twice_the_presence_refresh() -> None:
+    with vendor_settings(DIGESTS=True, DIGEST_AFTER=500, REVALIDATE_INTERVAL=300):
+        assert registered_error_ids() == [f"{PREFIX}W004"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"DIGESTS": True},
+        {"DIGESTS": True, "DIGEST_AFTER": datetime.timedelta(hours=2), "DIGEST_MAX_ITEMS": 3},
+        {"DIGESTS": True, "DIGEST_AFTER": 600.0, "DIGEST_FROM_EMAIL": "news@example.com"},
+    ],
+    ids=repr,
+)
+def test_digest_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == []

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from ...conf import app_settings
 from ...services import older_than, prune
+from ..progress import ProgressBar
 
 AGE = re.compile(r"^(\d+)([hdw])$")
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-PROGRESS_WIDTH = 30
 
 
 def parse_age(text: str) -> datetime.timedelta:
@@ -66,15 +66,12 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would delete {total} notifications created before {when}.")
             return
-        # Only a terminal gets a bar: in a cron job's mail or a log it would be noise.
-        show_progress = total > 0 and self.stdout.isatty()
+        progress = ProgressBar(self.stdout, total)
         deleted = 0
         for count in prune(cutoff, batch_size):
             deleted += count
-            if show_progress:
-                self.progress(min(deleted, total), total)
-        if show_progress:
-            self.stdout.write("")
+            progress.update(deleted)
+        progress.finish()
         self.stdout.write(f"Deleted {deleted} notifications created before {when}.")
 
     def age(self, older_than: str | None) -> datetime.timedelta:
@@ -92,9 +89,3 @@ class Command(BaseCommand):
                 f"of days (got {days!r})."
             )
         return datetime.timedelta(days=days)
-
-    def progress(self, done: int, total: int) -> None:
-        filled = PROGRESS_WIDTH * done // total
-        bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
-        self.stdout.write(f"\r[{bar}] {done}/{total}", ending="")
-        self.stdout.flush()
