@@ -21,6 +21,7 @@ import datetime
 import logging
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .database import in_thread
@@ -30,13 +31,20 @@ logger = logging.getLogger(__name__)
 
 
 def seen(user_id: Any, at: datetime.datetime | None = None) -> None:
-    """Record that ``user_id`` has a socket open now. One query (an upsert)."""
-    UserPresence.objects.bulk_create(
-        [UserPresence(user_id=user_id, last_seen_at=at or timezone.now())],
-        update_conflicts=True,
-        unique_fields=["user"],
-        update_fields=["last_seen_at"],
-    )
+    """Record that ``user_id`` has a socket open now (or was last here ``at``).
+
+    One UPDATE once the user has a row; only a user's first connect ever inserts it. Not an
+    upsert (``bulk_create(update_conflicts=True)``): that wraps its one statement in a
+    transaction of its own, BEGIN and COMMIT round trips on every connect."""
+    at = at or timezone.now()
+    if UserPresence.objects.filter(user_id=user_id).update(last_seen_at=at):
+        return
+    try:
+        with transaction.atomic():
+            UserPresence.objects.create(user_id=user_id, last_seen_at=at)
+    except IntegrityError:
+        # Another socket of the user inserted it first.
+        UserPresence.objects.filter(user_id=user_id).update(last_seen_at=at)
 
 
 def away_since(cutoff: datetime.datetime) -> Any:
