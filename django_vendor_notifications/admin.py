@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Notification, NotificationPreference
+from .models import Notification, NotificationPreference, UserPresence
 
 
 @admin.register(Notification)
@@ -40,3 +40,18 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     list_filter = ("delivery", "category")
     search_fields = ("category",)
     raw_id_fields = ("user",)
+
+
+@admin.register(UserPresence)
+class UserPresenceAdmin(admin.ModelAdmin):
+    """When each user was last present and what their email digests have covered (DIGESTS).
+    Written by the sockets and the digest command; only the opt-out is a user's choice."""
+
+    list_display = ("user", "last_seen_at", "digested_up_to", "digest_opt_out")
+    list_filter = ("digest_opt_out",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("last_seen_at", "digested_up_to")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A row is made when its user first connects (or opts out through the API).
+        return False

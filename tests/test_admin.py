@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from django_vendor_notifications.models import Notification
+from django_vendor_notifications import presence
+from django_vendor_notifications.models import Notification, UserPresence
 from tests.testapp.models import Vendor
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +103,21 @@ def test_mark_as_read_action(admin_client_logged_in: Client, rows: dict[str, Any
     assert Notification.objects.get(pk=rows["read"].pk).readed_at == FIRST_READ
     # Not selected: untouched.
     assert Notification.objects.get(pk=rows["payout"].pk).is_read is False
+
+
+def test_presence_changelist_and_opt_out(admin_client_logged_in: Client, owner: Any) -> None:
+    presence.seen(owner.pk)
+    row = UserPresence.objects.get(user=owner)
+    changelist = reverse("admin:django_vendor_notifications_userpresence_changelist")
+    assert admin_client_logged_in.get(changelist).status_code == 200
+    assert (
+        admin_client_logged_in.get(
+            reverse("admin:django_vendor_notifications_userpresence_add")
+        ).status_code
+        == 403
+    )
+    change = reverse("admin:django_vendor_notifications_userpresence_change", args=[row.pk])
+    response = admin_client_logged_in.post(change, {"user": owner.pk, "digest_opt_out": "on"})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.digest_opt_out is True
