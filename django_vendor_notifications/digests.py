@@ -6,8 +6,8 @@ of theirs has been open since. Their digest holds their vendor's notifications t
 - still unread (``models.UNREAD``) when the email is built,
 - created after the user was last seen and at least DIGEST_AFTER ago,
 - newer than the user's ``digested_up_to`` (never the same notification twice),
-- in a category whose effective preference for the user is not ``muted``: ``live`` and
-  ``digest`` categories are emailed, a muted one is neither pushed nor emailed,
+- in a category whose effective preference for the user is not ``muted`` (PREFERENCES on):
+  ``live`` and ``digest`` categories are emailed, a muted one is neither pushed nor emailed,
 
 unless the user opted out of digests altogether (``UserPresence.digest_opt_out``) or has no
 email address. Users are read in batches of presence rows, with a constant number of queries
@@ -90,8 +90,8 @@ def take_batch(
     digests, the marks saved (unless ``dry_run``) in the transaction that read the rows.
 
     On a database that can (PostgreSQL), the rows are locked until the marks are saved and
-    rows another run holds are skipped, so two runs at once never take the same user. Six
-    queries whatever ``size``: the rows with their users, the four of build(), the marks."""
+    rows another run holds are skipped, so two runs at once never take the same user. Seven
+    queries whatever ``size``: the rows with their users, the five of build(), the marks."""
     with transaction.atomic():
         rows = due(before).filter(pk__gt=after).select_related("user").order_by("pk")
         if not dry_run and connection.features.has_select_for_update_skip_locked:
@@ -104,8 +104,9 @@ def take_batch(
 
 
 def build(rows: list[UserPresence], before: datetime.datetime) -> list[Digest]:
-    """The digests of these users that have anything to say. Four queries whatever their
-    number: the vendors, the preferences, the counts and the newest items."""
+    """The digests of these users that have anything to say. Five queries whatever their
+    number: the vendors (owners, staff), the preferences (PREFERENCES on), the counts and the
+    newest items."""
     email_field = get_user_model().get_email_field_name()
     users = [
         row.user
@@ -147,7 +148,10 @@ def build(rows: list[UserPresence], before: datetime.datetime) -> list[Digest]:
 
 
 def _muted_categories(user_ids: list[Any]) -> dict[Any, set[str]]:
-    """{user pk: the categories they muted, by their choice or by default}. One query."""
+    """{user pk: the categories they muted, by their choice or by default}. One query; none
+    while PREFERENCES is off, when every category reaches every user, live and by email."""
+    if not app_settings.PREFERENCES:
+        return {}
     choices: dict[Any, dict[str, str]] = {user_id: {} for user_id in user_ids}
     rows = NotificationPreference.objects.filter(user_id__in=user_ids).values_list(
         "user_id", "category", "delivery"

@@ -34,7 +34,7 @@ HOUR = datetime.timedelta(hours=1)
 
 @pytest.fixture(autouse=True)
 def digests_on() -> Iterator[None]:
-    with vendor_settings(DIGESTS=True, DIGEST_AFTER=3600, DIGEST_MAX_ITEMS=2):
+    with vendor_settings(DIGESTS=True, PREFERENCES=True, DIGEST_AFTER=3600, DIGEST_MAX_ITEMS=2):
         yield
 
 
@@ -158,6 +158,16 @@ def test_muted_categories_and_opted_out_users_are_left_out(
     presence.set_digest_opt_out(mailed_owner.pk, False)
     digests()
     assert len(mail.outbox) == 2
+
+
+def test_with_preferences_off_every_category_is_emailed(mailed_owner: Any, vendor: Vendor) -> None:
+    away(mailed_owner)
+    notification(vendor, "an order")
+    preferences.change(mailed_owner.pk, {ORDERS: "muted"})
+    with vendor_settings(DIGESTS=True, PREFERENCES=False):
+        digests()
+    [email] = mail.outbox
+    assert "an order" in email.body
 
 
 def test_users_present_or_without_email_or_access_are_skipped(
