@@ -9,6 +9,7 @@ module, DATABASE_URL of the test database, the channel layer and its Redis prefi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -241,6 +242,16 @@ def launch_server(kind: ServerKind, env: dict[str, str], log_dir: Path) -> AsgiS
         stop(process)
         raise
     return server
+
+
+@contextlib.contextmanager
+def running_server(kind: ServerKind, env: dict[str, str], log_dir: Path) -> Iterator[AsgiServer]:
+    """launch_server() for a ``with`` block: the server is stopped when it ends."""
+    server = launch_server(kind, env, log_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session", params=SERVER_KINDS, ids=str)
