@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from django_vendor_notifications import preferences, presence, services
 from django_vendor_notifications.models import Notification, UserPresence
+from django_vendor_notifications.permissions import VendorAccessPolicy, get_access_policy
 from tests.conftest import make_user, vendor_settings
 from tests.test_prune import read_terminal
 from tests.testapp.models import Role, Staff, Vendor
@@ -322,3 +323,47 @@ def test_progress_bar_on_a_terminal(mailed_owner: Any, vendor: Vendor) -> None:
     assert "] 2/4" in shown
     assert "[" + "#" * 30 + "] 4/4" in shown
     assert "Sent 4 digests" in shown
+
+
+# --- the access policy, for many users at once ------------------------------------------------
+
+
+def one_by_one(users: list[Any]) -> dict[Any, Any]:
+    """What the per-user methods say, as a socket's connect asks them: {user pk: vendor pk}."""
+    policy = get_access_policy()
+    asked = [(user, policy.get_vendor(user)) for user in users]
+    return {user.pk: v.pk for user, v in asked if v is not None and policy.can_access(user, v)}
+
+
+class OwnersOnly(VendorAccessPolicy):
+    def can_access(self, user: Any, vendor: Any) -> bool:
+        return self.is_owner(user, vendor)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"STAFF_PERMISSION_LOOKUP": None},
+        {"VENDOR_STAFF_LOOKUP": None, "STAFF_PERMISSION_LOOKUP": None},
+        {"ACCESS_POLICY": f"{__name__}.OwnersOnly"},
+    ],
+    ids=repr,
+)
+def test_get_vendors_answers_as_get_vendor_and_can_access_do(
+    overrides: dict[str, Any], vendor: Vendor, staff: Any, staff_without_permission: Any
+) -> None:
+    other = Vendor.objects.create(user=make_user(), name="Vendor B")
+    # Staff of two vendors: the lower pk decides, and its role.
+    both = make_user()
+    Staff.objects.create(vendor=vendor, user=both, role=Role.objects.create(name="no"))
+    allowed = Role.objects.create(name="yes", can_view_notifications=True)
+    Staff.objects.create(vendor=other, user=both, role=allowed)
+    # An owner who is also staff elsewhere acts for their own vendor.
+    Staff.objects.create(vendor=vendor, user=other.user, role=allowed)
+    users = [vendor.user, other.user, staff, staff_without_permission, both, make_user()]
+    with vendor_settings(**overrides):
+        expected = one_by_one(users)
+        found = get_access_policy().get_vendors(users)
+    assert {pk: v.pk for pk, v in found.items()} == expected
+    assert vendor.user.pk in expected
