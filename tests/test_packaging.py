@@ -77,6 +77,10 @@ def test_wheel_holds_the_app_and_nothing_else(dist: Path) -> None:
         "django_vendor_notifications/static/django_vendor_notifications/client.js",
         "django_vendor_notifications/static/django_vendor_notifications/client.d.ts",
         "django_vendor_notifications/management/commands/send_notification.py",
+        # The digest's templates, which a host overrides by path.
+        "django_vendor_notifications/templates/django_vendor_notifications/digest/body.txt",
+        "django_vendor_notifications/templates/django_vendor_notifications/digest/body.html",
+        "django_vendor_notifications/templates/django_vendor_notifications/digest/subject.txt",
         f"{info}/licenses/LICENSE",
     ):
         assert required in names, f"the wheel lacks {required}"
