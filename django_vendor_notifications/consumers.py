@@ -41,7 +41,7 @@ rows_since = in_thread(services.rows_since)
 #: every socket of a vendor at once): a vendor's sockets share one query.
 rows_since_shared = SharedReads(rows_since)
 inbox_state_shared = SharedReads(in_thread(services.inbox_state))
-check_access = in_thread(services.recheck)
+recheck = in_thread(services.recheck)
 authenticate = in_thread(auth.authenticate)
 
 #: Handlers that touch no database or open their own thread hop: called directly, without the
@@ -475,7 +475,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         it may stay, its user is still present (DIGESTS)."""
         if self.session is None or self.closing:
             return
-        code = await check_access(self.session.user_id, self.session.vendor_id)
+        code = await recheck(self.session.user_id, self.session.vendor_id)
         if code is not None:
             await self.close_with(code)
 
