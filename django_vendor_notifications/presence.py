@@ -55,11 +55,11 @@ def away_since(cutoff: datetime.datetime) -> Any:
 def set_digest_opt_out(user_id: Any, opt_out: bool = True) -> None:
     """A user's choice to get no email digests at all (True), or to get them again (False)."""
     updated = UserPresence.objects.filter(user_id=user_id).update(digest_opt_out=opt_out)
-    if not updated:
-        # Never connected: a row that is not due until they have (see ``digests``).
+    if not updated and opt_out:
+        # Never connected: the choice is kept for when they do. Opting back in needs no row:
+        # a user who never connected gets no digest anyway.
         UserPresence.objects.get_or_create(
-            user_id=user_id,
-            defaults={"last_seen_at": timezone.now(), "digest_opt_out": opt_out},
+            user_id=user_id, defaults={"last_seen_at": timezone.now(), "digest_opt_out": True}
         )
 
 

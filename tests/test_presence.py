@@ -131,3 +131,11 @@ def test_seen_is_an_upsert_and_opt_out_keeps_the_rest(owner: Any) -> None:
     assert row.last_seen_at > earlier
     assert row.digested_up_to == 41
     assert row.digest_opt_out is True
+
+
+def test_opting_out_before_the_first_connect_is_kept(owner: Any) -> None:
+    presence.set_digest_opt_out(owner.pk, False)
+    assert not UserPresence.objects.exists()
+    presence.set_digest_opt_out(owner.pk)
+    presence.seen(owner.pk)
+    assert UserPresence.objects.get(user=owner).digest_opt_out is True
