@@ -7,6 +7,7 @@ Django. ``DEFAULTS`` below is the documented default of every key (see ``docs/se
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -121,6 +122,14 @@ DEFAULTS: dict[str, Any] = {
     "PREFERENCE_DEFAULTS": {},
     # Category labels users may not mute (e.g. payouts): always pushed live.
     "UNMUTABLE_CATEGORIES": [],
+    # Whether notifications can be marked seen (mark_seen): frames then carry unseen_count
+    # (unread ones not seen yet: the badge) and items seen_at. Off: no field, frame or query.
+    "SEEN": False,
+    # Whether a notification can be snoozed until a time (snooze / unsnooze): it leaves the
+    # unread snapshot and counts and comes back, pushed live, when it wakes.
+    "SNOOZE": False,
+    # The furthest ahead a snooze may reach (a datetime.timedelta).
+    "SNOOZE_MAX": datetime.timedelta(days=30),
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -330,6 +339,19 @@ class AppSettings:
     @property
     def UNMUTABLE_CATEGORIES(self) -> frozenset[str]:
         return frozenset(self.get("UNMUTABLE_CATEGORIES") or ())
+
+    @property
+    def SEEN(self) -> bool:
+        return bool(self.get("SEEN"))
+
+    @property
+    def SNOOZE(self) -> bool:
+        return bool(self.get("SNOOZE"))
+
+    @property
+    def SNOOZE_MAX(self) -> datetime.timedelta:
+        value = self.get("SNOOZE_MAX")
+        return value if isinstance(value, datetime.timedelta) else datetime.timedelta(days=30)
 
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""
