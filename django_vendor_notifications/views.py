@@ -38,8 +38,10 @@ from .protocol import MAX_ID
 from .serializers import (
     HistoryQuery,
     MarkAllReadBody,
+    MarkSeenBody,
     NotificationId,
     PreferencesBody,
+    SnoozeBody,
     SyncQuery,
     VendorQuery,
 )
@@ -146,6 +148,12 @@ def validated(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def require_setting(key: str, feature: str) -> None:
+    """A 404, as for an endpoint this server does not have, while ``key`` is off."""
+    if not app_settings.get(key):
+        raise exceptions.NotFound(f"{feature} is not enabled on this server.")
 
 
 def etag(kind: str, vendor_id: Any, *parts: Any) -> str:
@@ -297,6 +305,31 @@ class NotificationViewSet(viewsets.ViewSet):
         actions.tell_user_sockets(user_id, choices)
         return Response(actions.preferences_reply("set_preferences", choices))
 
+    @action(detail=False, methods=["post"], url_path="mark-seen")
+    def mark_seen(self, request: Request) -> Response:
+        """Mark the unread notifications up to ``up_to_id`` seen (SEEN), as on the socket."""
+        require_setting("SEEN", "Seen")
+        up_to_id = validated(MarkSeenBody, request.data)["up_to_id"]
+        result = services.mark_seen_counted(self.vendor_id, up_to_id)
+        return self.answer(actions.marked_seen(up_to_id, result))
+
+    @action(detail=True, methods=["post"])
+    def snooze(self, request: Request, pk: str) -> Response:
+        """Snooze one notification until ``until`` (SNOOZE), as on the socket."""
+        require_setting("SNOOZE", "Snoozing")
+        notification_id = self.notification_id(pk)
+        until = validated(SnoozeBody, request.data)["until"]
+        result = services.snooze(self.vendor_id, notification_id, until)
+        return self.answer(actions.snoozed(notification_id, result))
+
+    @action(detail=True, methods=["post"])
+    def unsnooze(self, request: Request, pk: str) -> Response:
+        """Wake a snoozed notification now (SNOOZE); every socket of the vendor gets it."""
+        require_setting("SNOOZE", "Snoozing")
+        notification_id = self.notification_id(pk)
+        found, woken = services.unsnooze(self.vendor_id, notification_id)
+        return self.answer(actions.unsnoozed(notification_id, found, woken))
+
     def change(self, name: str, change: Any, pk: str) -> Response:
         notification_id = self.notification_id(pk)
         result = change(self.vendor_id, notification_id)
@@ -310,6 +343,5 @@ class NotificationViewSet(viewsets.ViewSet):
         if outcome.reply.get("status") == "error":
             # Not the vendor's, or no such notification: the two are not told apart.
             raise exceptions.NotFound("No such notification.")
-        if outcome.to_other_sockets is not None:
-            actions.tell_vendor_sockets(self.vendor_id, outcome.to_other_sockets)
+        actions.tell_outcome(self.vendor_id, outcome)
         return Response(outcome.reply)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from io import StringIO
 from typing import Any
 
@@ -526,6 +527,8 @@ def test_e014_asymmetric_algorithm_without_keys(algorithm: str) -> None:
 def test_e014_not_raised(simple_jwt: dict[str, Any]) -> None:
     with override_settings(SIMPLE_JWT=simple_jwt):
         assert check_simple_jwt_keys() == []
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -567,5 +570,38 @@ def test_e015_preferences(overrides: dict[str, Any]) -> None:
     ids=repr,
 )
 def test_preference_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "overrides, error",
+    [
+        ({"SEEN": "false"}, "E023"),
+        ({"SNOOZE": 1}, "E023"),
+        ({"SNOOZE_MAX": 3600}, "E024"),
+        ({"SNOOZE_MAX": datetime.timedelta(0)}, "E024"),
+        ({"SNOOZE_MAX": datetime.timedelta(days=-1)}, "E024"),
+        ({"SNOOZE_MAX": None}, "E024"),
+    ],
+    ids=repr,
+)
+def test_e023_e024_seen_and_snooze(overrides: dict[str, Any], error: str) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}{error}"]
+        errors = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["' in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"SEEN": True},
+        {"SNOOZE": True, "SNOOZE_MAX": datetime.timedelta(hours=1)},
+        {"SEEN": False, "SNOOZE": False},
+    ],
+    ids=repr,
+)
+def test_seen_and_snooze_settings_valid_values(overrides: dict[str, Any]) -> None:
     with vendor_settings(**overrides):
         assert error_ids() == []

@@ -39,6 +39,9 @@ OPERATIONS = {
     "notifications_unarchive",
     "notifications_preferences",
     "notifications_set_preferences",
+    "notifications_mark_seen",
+    "notifications_snooze",
+    "notifications_unsnooze",
 }
 
 
@@ -47,11 +50,14 @@ def api_server(
     tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[AsgiServer]:
     kind = ServerKind("uvicorn", "redis")
-    # Preferences on, so the property run reaches their endpoints rather than a 404.
+    # Preferences, seen and snooze on, so the property run reaches their endpoints rather
+    # than a 404.
     vendor_settings = {
         "REST_THROTTLE_RATES": None,
         "PREFERENCES": True,
         "UNMUTABLE_CATEGORIES": ["Payouts"],
+        "SEEN": True,
+        "SNOOZE": True,
     }
     env = server_env(kind.channel_layer, vendor_settings=vendor_settings)
     server = launch_server(kind, env, tmp_path_factory.mktemp("rest-server"))
