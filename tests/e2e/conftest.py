@@ -243,6 +243,15 @@ def launch_server(kind: ServerKind, env: dict[str, str], log_dir: Path) -> AsgiS
     return server
 
 
+def serving(kind: ServerKind, env: dict[str, str], log_dir: Path) -> Iterator[AsgiServer]:
+    """launch_server for a fixture: ``yield from serving(...)`` stops it afterwards."""
+    server = launch_server(kind, env, log_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session", params=SERVER_KINDS, ids=str)
 def asgi_server(
     request: pytest.FixtureRequest,
