@@ -507,6 +507,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.send_frame(
                 payloads.unread_notifications_frame(state.unread_rows, state.unread_counts)
             )
+            self.timers.wake_at(state.next_wake)
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))

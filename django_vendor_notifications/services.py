@@ -250,27 +250,39 @@ def inbox_state(vendor_id: Any) -> InboxState:
     return InboxState(newest_id, counts_now, rows, next_wake)
 
 
-def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
+def unread_version(vendor_id: Any) -> tuple[frozenset[int], payloads.UnreadCounts]:
     """What the unread snapshot and the unread counts are made of: the ids of the snapshot's
-    rows and the counts per category. One query on the partial unread indexes that reads no
-    row's text, so a client that polls for changes (HTTP ETags) costs little."""
+    rows and the counts per category (with SEEN on, and the unseen count). One query on the
+    partial unread indexes that reads no row's text, so a client that polls for changes (HTTP
+    ETags) costs little."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
     snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
     ids = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
     no_label = Value(None, output_field=CharField())
-    arms = (
-        ids.annotate(_vn_label=no_label, _vn_n=F("id")),
-        unread.order_by().values("category").annotate(_vn_label=F("category"), _vn_n=Count("id")),
-    )
-    snapshot, counts = set(), {}
-    columns = ("_vn_label", "_vn_n")
-    union = arms[0].values_list(*columns).union(arms[1].values_list(*columns), all=True)
-    for label, n in union.order_by():
-        if label is None:
+    arms = [
+        ids.annotate(_vn_kind=Value("id"), _vn_label=no_label, _vn_n=F("id")),
+        unread.order_by()
+        .values("category")
+        .annotate(_vn_kind=Value("count"), _vn_label=F("category"), _vn_n=Count("id")),
+    ]
+    if app_settings.SEEN:
+        arms.append(
+            _unseen(vendor_id)
+            .order_by()
+            .values("vendor_id")
+            .annotate(_vn_kind=Value("unseen"), _vn_label=no_label, _vn_n=Count("id"))
+        )
+    snapshot, counts, unseen = set(), {}, (0 if app_settings.SEEN else None)
+    columns = ("_vn_kind", "_vn_label", "_vn_n")
+    rows = [arm.values_list(*columns) for arm in arms]
+    for kind, label, n in rows[0].union(*rows[1:], all=True).order_by():
+        if kind == "id":
             snapshot.add(n)
-        else:
+        elif kind == "count":
             counts[label] = n
-    return frozenset(snapshot), dict(sorted(counts.items()))
+        else:
+            unseen = n
+    return frozenset(snapshot), payloads.UnreadCounts(counts, unseen)
 
 
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:

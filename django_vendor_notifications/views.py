@@ -163,14 +163,24 @@ def etag(kind: str, vendor_id: Any, *parts: Any) -> str:
     changes them is never answered with a 304.
     """
     shape = [app_settings.DATETIME_FORMAT, app_settings.ISO_TIMESTAMPS, settings.TIME_ZONE]
+    if app_settings.SEEN or app_settings.SNOOZE:
+        # Only when on, so that turning them on changes every tag but off keeps them as were.
+        shape += [app_settings.SEEN, app_settings.SNOOZE]
     text = json.dumps([kind, str(vendor_id), shape, *parts], default=str, sort_keys=True)
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
 
 def unread_etag(vendor_id: Any, ids: Iterable[int], counts: Mapping[str, int]) -> str:
-    # An unread item's fields never change while it stays unread: which ids are in the
-    # snapshot, with the counts, decides its body.
-    return etag("unread", vendor_id, sorted(ids), counts)
+    # An unread item's fields never change while it stays unread, but for seen_at (SEEN),
+    # which only changes with the unseen count: which ids are in the snapshot, with the
+    # counts, decides its body.
+    return etag("unread", vendor_id, sorted(ids), counts, *unseen_part(counts))
+
+
+def unseen_part(counts: Mapping[str, int]) -> list[int]:
+    """The unseen count for an ETag, when SEEN is on (off: nothing, so off tags stay)."""
+    unseen = getattr(counts, "unseen", None)
+    return [] if unseen is None else [unseen]
 
 
 def client_has(request: Request, tag: str) -> bool:
@@ -253,7 +263,7 @@ class NotificationViewSet(viewsets.ViewSet):
     def counts(self, request: Request) -> Response:
         """Unread counts per category; 304 when the ETag still holds."""
         counts = services.unread_counts(self.vendor_id)
-        tag = etag("counts", self.vendor_id, counts)
+        tag = etag("counts", self.vendor_id, counts, *unseen_part(counts))
         if client_has(request, tag):
             return not_modified(tag)
         return conditional(Response(payloads.unread_counts_frame(counts)), tag)

@@ -500,6 +500,23 @@ def test_http_mark_seen_snooze_and_unsnooze(both_on: None, api: APIClient, vendo
     assert api.post(missing).status_code == 404
 
 
+@pytest.mark.parametrize("path", ["unread", "counts"])
+def test_http_etags_change_when_only_the_unseen_count_does(
+    seen_on: None, api: APIClient, vendor: Vendor, path: str
+) -> None:
+    ids = make(vendor, 2)
+    url = reverse(f"vendor_notifications:notification-{path}")
+    first = api.get(url)
+    tag = first.headers["ETag"]
+    assert first.json()["unseen_count"] == 2
+    assert api.get(url, HTTP_IF_NONE_MATCH=tag).status_code == 304
+    services.mark_seen(vendor.pk, ids[-1])
+    again = api.get(url, HTTP_IF_NONE_MATCH=tag)
+    assert again.status_code == 200 and again.json()["unseen_count"] == 0
+    with vendor_settings(SEEN=False):
+        assert api.get(url).headers["ETag"] != again.headers["ETag"]
+
+
 async def test_asyncio_timers_are_left_none_behind(
     snooze_on: None, owner: Any, vendor: Vendor, channel_layer: Any
 ) -> None:
