@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -271,6 +272,48 @@ def test_the_command_wakes_every_vendor(
     call_command("wake_snoozed_notifications", stdout=out)
     assert out.getvalue().strip() == "Woke 3 snoozed notifications."
     assert not Notification.objects.filter(snoozed_until__isnull=False).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL query plan")
+def test_the_partial_indexes_serve_the_unread_unseen_and_wake_queries(
+    both_on: None, vendor: Vendor
+) -> None:
+    """The extra term SNOOZE adds (snoozed_until IS NULL) keeps the unread partial indexes
+    usable; unseen and the next wake have their own."""
+    Notification.objects.bulk_create(
+        Notification(vendor=vendor, message="m", is_read=i >= 40) for i in range(5000)
+    )
+    ids = sorted(Notification.objects.filter(is_read=False).values_list("pk", flat=True))
+    Notification.objects.filter(pk__in=ids[:5]).update(snoozed_until=later(3600))
+    services.mark_seen(vendor.pk, ids[10])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Notification._meta.db_table}")
+    unread = Notification.objects.for_vendor(vendor.pk).unread()
+    queries = {
+        "vn_vendor_unread_idx": unread.newest_first().values("id")[:100],
+        "vn_vendor_unread_category_idx": unread.order_by()
+        .values("category")
+        .annotate(n=models.Count("id")),
+        "vn_vendor_unseen_idx": services._unseen(vendor.pk).filter(id__lte=ids[-1]).values("id"),
+        "vn_vendor_snoozed_idx": Notification.objects.for_vendor(vendor.pk)
+        .filter(snoozed_until__isnull=False)
+        .order_by("snoozed_until")
+        .values("id")[:1],
+    }
+    with connection.cursor() as cursor:
+        # Whether the index can serve the query, not whether a small table makes it cheaper.
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            for index, query in queries.items():
+                sql, params = query.query.sql_with_params()
+                cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+                plan = json.dumps(cursor.fetchone()[0])
+                assert index in plan, plan
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    state = services.inbox_state(vendor.pk)
+    assert state.unread_counts == {"General Notifications": 35}
+    assert state.unread_counts.unseen == 35 - 6
 
 
 # --- on the socket -------------------------------------------------------------------------

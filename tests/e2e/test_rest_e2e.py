@@ -96,10 +96,12 @@ async def test_mark_read_over_http_reaches_the_open_socket(
         response = await client.post(f"{API}{first.pk}/mark-read/")
         assert response.status_code == 200
         assert response.json()["status"] == "success"
+        # SEEN is on in this server: the pushes carry the unseen count too.
         assert await receive_json(ws) == {
             "action": "notification_read",
             "notification_id": first.pk,
             "unread_total": 1,
+            "unseen_count": 1,
         }
 
         response = await client.post(f"{API}mark-all-read/", json={})
@@ -108,6 +110,7 @@ async def test_mark_read_over_http_reaches_the_open_socket(
             "action": "unread_count_changed",
             "unread_counts": {},
             "unread_total": 0,
+            "unseen_count": 0,
         }
         # Marking read again changes nothing, so the socket hears nothing.
         assert (await client.post(f"{API}{first.pk}/mark-read/")).status_code == 200
