@@ -256,6 +256,23 @@ def test_wake_due_called_concurrently_wakes_each_notification_once(
     assert not Notification.objects.filter(snoozed_until__isnull=False).exists()
 
 
+def test_the_query_counts_of_seen_snooze_and_a_wake(
+    both_on: None, vendor: Vendor, django_assert_num_queries: Any
+) -> None:
+    ids = make(vendor, 2)
+    # The UPDATE and the counts (with the unseen count, in the same query).
+    with django_assert_num_queries(2):
+        services.mark_seen_counted(vendor.pk, ids[0])
+    with django_assert_num_queries(2):
+        services.snooze(vendor.pk, ids[1], later(3600))
+    # A timer that finds nothing due: one read, which also gives the next wake.
+    with django_assert_num_queries(1):
+        assert services.wake_due(vendor.pk, publish=False).count == 0
+    # Unsnooze: the read, the UPDATE that clears it, the counts.
+    with django_assert_num_queries(3):
+        assert services.unsnooze(vendor.pk, ids[1])[0] is True
+
+
 def test_a_woken_read_notification_is_not_pushed(snooze_on: None, vendor: Vendor) -> None:
     ids = make(vendor, 1, is_read=True)
     Notification.objects.filter(pk=ids[0]).update(snoozed_until=later(-1))
@@ -426,6 +443,28 @@ async def test_a_snooze_hides_it_everywhere_and_it_comes_back_once_when_it_wakes
     for socket in (first, second, third):
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()
+
+
+async def test_after_a_wake_the_socket_sets_its_timer_for_the_next_one(
+    snooze_on: None, owner: Any, vendor: Vendor, channel_layer: Any
+) -> None:
+    ids = await database_sync_to_async(make)(vendor, 3)
+
+    def snooze_two() -> None:
+        Notification.objects.filter(pk=ids[0]).update(snoozed_until=later(0.5))
+        Notification.objects.filter(pk=ids[1]).update(snoozed_until=later(1.2))
+
+    await database_sync_to_async(snooze_two)()
+    socket, snapshot = await connect(access_token_for(owner))
+    assert snapshot["unread_total"] == 1
+    woken = []
+    for _ in range(2):
+        frame = await receive(socket, timeout=5)
+        assert frame["action"] == "notifications_woke"
+        woken += [item["id"] for item in frame["notifications"]]
+    assert woken == ids[:2] and frame["unread_total"] == 3
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
 
 
 async def test_unsnooze_brings_it_back_to_every_socket(
