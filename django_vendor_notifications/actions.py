@@ -27,7 +27,7 @@ mark_unread_now = in_thread(services.mark_unread)
 archive_now = in_thread(services.archive)
 mark_seen_now = in_thread(services.mark_seen_counted)
 snooze_now = in_thread(services.snooze)
-wake_now = in_thread(services.wake_due)
+unsnooze_now = in_thread(services.unsnooze)
 unarchive_now = in_thread(services.unarchive)
 unread_counts = in_thread(services.unread_counts)
 stored_preferences = in_thread(preferences.stored)
@@ -221,9 +221,6 @@ def unsnoozed(notification_id: int, found: bool, woken: services.Woken) -> Outco
     reply = payloads.notification_status_frame("unsnooze", notification_id, found)
     frame = next(iter(woken.frames.values()), None)
     return Outcome(reply, to_all_sockets=frame)
-
-
-unsnooze_now = in_thread(services.unsnooze)
 
 
 def snooze_request(request: Request) -> tuple[int, datetime.datetime]:
