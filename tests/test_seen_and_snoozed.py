@@ -599,6 +599,26 @@ def test_http_etags_change_when_only_the_unseen_count_does(
         assert api.get(url).headers["ETag"] != again.headers["ETag"]
 
 
+async def test_a_snooze_over_http_sets_the_open_sockets_timers(
+    snooze_on: None, owner: Any, vendor: Vendor, channel_layer: Any
+) -> None:
+    ids = await database_sync_to_async(make)(vendor, 1)
+    socket, _ = await connect(access_token_for(owner))
+    await settle(socket)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(owner)}")
+    url = reverse("vendor_notifications:notification-snooze", args=[ids[0]])
+    response = await database_sync_to_async(client.post)(
+        url, {"until": iso(later(0.8))}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert (await receive(socket))["action"] == "notification_snoozed"
+    woke = await receive(socket, timeout=5)
+    assert woke["action"] == "notifications_woke" and woke["unread_total"] == 1
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
 async def test_asyncio_timers_are_left_none_behind(
     snooze_on: None, owner: Any, vendor: Vendor, channel_layer: Any
 ) -> None:
