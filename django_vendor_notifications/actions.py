@@ -8,6 +8,7 @@ that change the socket itself (``sync``, ``refresh_token``) stay on the consumer
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +25,9 @@ mark_read_now = in_thread(services.mark_read)
 mark_all_read_now = in_thread(services.mark_all_read)
 mark_unread_now = in_thread(services.mark_unread)
 archive_now = in_thread(services.archive)
+mark_seen_now = in_thread(services.mark_seen_counted)
+snooze_now = in_thread(services.snooze)
+unsnooze_now = in_thread(services.unsnooze)
 unarchive_now = in_thread(services.unarchive)
 unread_counts = in_thread(services.unread_counts)
 stored_preferences = in_thread(preferences.stored)
@@ -36,6 +40,10 @@ class Outcome:
     reply: payloads.Frame
     #: A frame for the vendor's other sockets (tabs, staff), when their badges changed.
     to_other_sockets: payloads.Frame | None = None
+    #: A frame for every socket of the vendor, this one included (a notification woken).
+    to_all_sockets: payloads.Frame | None = None
+    #: SNOOZE: a notification wakes then; the vendor's sockets make sure a timer is due by then.
+    wake_at: datetime.datetime | None = None
 
 
 Action = Callable[[Any, Request], Awaitable[Outcome]]
@@ -49,14 +57,18 @@ def marked_read(notification_id: int, result: services.MarkReadResult) -> Outcom
     others = None
     if result.newly_read:
         assert result.unread_total is not None
-        others = payloads.notification_read_frame(notification_id, result.unread_total)
+        others = payloads.notification_read_frame(
+            notification_id, result.unread_total, result.unseen_count
+        )
     return Outcome(payloads.mark_read_frame(notification_id, result.found), others)
 
 
 def marked_all_read(category: str | None, result: services.MarkAllReadResult) -> Outcome:
     others = payloads.unread_count_changed_frame(result.unread_counts) if result.updated else None
-    unread_total = sum(result.unread_counts.values())
-    return Outcome(payloads.mark_all_read_frame(category, result.updated, unread_total), others)
+    counts = result.unread_counts
+    unseen = getattr(counts, "unseen", None)
+    reply = payloads.mark_all_read_frame(category, result.updated, sum(counts.values()), unseen)
+    return Outcome(reply, others)
 
 
 def changed(action: str, notification_id: int, result: services.ChangeResult) -> Outcome:
@@ -68,11 +80,32 @@ def changed(action: str, notification_id: int, result: services.ChangeResult) ->
     return Outcome(reply, others)
 
 
-def tell_vendor_sockets(vendor_id: Any, frame: payloads.Frame) -> None:
+def tell_vendor_sockets(
+    vendor_id: Any, frame: payloads.Frame, wake_at: datetime.datetime | None = None
+) -> None:
     """Push ``frame`` to every open socket of the vendor once the change commits (at once
     outside a transaction), from synchronous code such as an HTTP view."""
-    event = delivery.push_event(payloads.encode(frame))
+    event = vendor_event(frame, wake_at)
     delivery.after_commit(partial(delivery.send_event, delivery.vendor_group(vendor_id), event))
+
+
+def vendor_event(
+    frame: payloads.Frame, wake_at: datetime.datetime | None = None, exclude: str | None = None
+) -> dict[str, Any]:
+    """The push of ``frame`` to a vendor's sockets; with ``wake_at`` (SNOOZE), each socket
+    also sets its wake timer for then, if it has none earlier."""
+    event = delivery.push_event(payloads.encode(frame), exclude=exclude)
+    if wake_at is not None:
+        event["wake_at"] = wake_at.timestamp()
+    return event
+
+
+def tell_outcome(vendor_id: Any, outcome: Outcome) -> None:
+    """Tell the vendor's sockets what ``outcome`` says they should hear, from synchronous
+    code (an HTTP view): its asker has no socket, so every socket hears it."""
+    for frame in (outcome.to_other_sockets, outcome.to_all_sockets):
+        if frame is not None:
+            tell_vendor_sockets(vendor_id, frame, outcome.wake_at)
 
 
 # Preferences belong to a user, not a vendor: the consumer calls these with its user's id, and
@@ -162,6 +195,71 @@ async def load_more(vendor_id: Any, request: Request) -> Outcome:
         archived=request.optional_bool("archived"),
     )
     return Outcome(page)
+
+
+# Seen and snoozed: registered only with SEEN / SNOOZE on (see ``enabled_actions``).
+
+
+def marked_seen(up_to_id: int, result: services.MarkSeenResult) -> Outcome:
+    counts = result.unread_counts
+    others = payloads.unread_count_changed_frame(counts) if result.updated else None
+    return Outcome(payloads.mark_seen_frame(up_to_id, result.updated, counts), others)
+
+
+def snoozed(notification_id: int, result: services.SnoozeResult) -> Outcome:
+    if not result.found:
+        return Outcome(payloads.snooze_frame(notification_id, False))
+    assert result.snoozed_until is not None and result.unread_counts is not None
+    until, counts = result.snoozed_until, result.unread_counts
+    reply = payloads.snooze_frame(notification_id, True, until, counts)
+    others = payloads.notification_snoozed_frame(notification_id, until, counts)
+    return Outcome(reply, others, wake_at=until)
+
+
+def unsnoozed(notification_id: int, found: bool, woken: services.Woken) -> Outcome:
+    """The reply to unsnooze; the woken notification goes to every socket of the vendor."""
+    reply = payloads.notification_status_frame("unsnooze", notification_id, found)
+    frame = next(iter(woken.frames.values()), None)
+    return Outcome(reply, to_all_sockets=frame)
+
+
+def snooze_request(request: Request) -> tuple[int, datetime.datetime]:
+    """A snooze request's notification_id and ``until``, validated."""
+    notification_id = request.positive_int("notification_id")
+    try:
+        return notification_id, services.snooze_until(request.data.get("until"))
+    except services.SnoozeError as error:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, str(error), request.request_id) from None
+
+
+async def mark_seen(vendor_id: Any, request: Request) -> Outcome:
+    up_to_id = request.positive_int("up_to_id")
+    return marked_seen(up_to_id, await mark_seen_now(vendor_id, up_to_id))
+
+
+async def snooze(vendor_id: Any, request: Request) -> Outcome:
+    notification_id, until = snooze_request(request)
+    return snoozed(notification_id, await snooze_now(vendor_id, notification_id, until))
+
+
+async def unsnooze(vendor_id: Any, request: Request) -> Outcome:
+    notification_id = request.positive_int("notification_id")
+    return unsnoozed(notification_id, *await unsnooze_now(vendor_id, notification_id))
+
+
+SEEN_ACTIONS: dict[str, Action] = {"mark_seen": mark_seen}
+SNOOZE_ACTIONS: dict[str, Action] = {"snooze": snooze, "unsnooze": unsnooze}
+
+
+def enabled_actions() -> dict[str, Action]:
+    """ACTIONS, and those of SEEN and SNOOZE when they are on: off, a client that sends one
+    gets unknown_action, as from a server without them."""
+    enabled = dict(ACTIONS)
+    if app_settings.SEEN:
+        enabled.update(SEEN_ACTIONS)
+    if app_settings.SNOOZE:
+        enabled.update(SNOOZE_ACTIONS)
+    return enabled
 
 
 #: Every action of this module, by the name a client sends.

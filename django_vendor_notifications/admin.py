@@ -15,7 +15,8 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ("message",)
     raw_id_fields = ("vendor",)
     date_hierarchy = "created_at"
-    readonly_fields = ("readed_at",)
+    # Set by the app (mark_seen, snooze): an edit here would reach no socket.
+    readonly_fields = ("readed_at", "seen_at", "snoozed_until")
     actions = ("mark_as_read",)
 
     @admin.display(description="message")

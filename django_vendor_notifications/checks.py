@@ -40,6 +40,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors += _check_rest_api()
     errors += _check_preferences()
     errors += _check_digests()
+    errors += _check_seen_and_snooze()
     return errors
 
 
@@ -269,6 +270,30 @@ def _check_rest_api() -> list[CheckMessage]:
                     f"'100/min' or None (got {rate!r}).",
                 )
             )
+    return errors
+
+
+def _check_seen_and_snooze() -> list[CheckMessage]:
+    """E023: SEEN or SNOOZE is not a bool (a string such as "false" would turn it on).
+    E024: SNOOZE_MAX is not a positive datetime.timedelta."""
+    import datetime
+
+    errors: list[CheckMessage] = []
+    for key in ("SEEN", "SNOOZE"):
+        value = app_settings.get(key)
+        if not isinstance(value, bool):
+            name = app_settings.setting_name(key)
+            errors.append(_error(23, f"{name} must be True or False (got {value!r})."))
+    limit = app_settings.get("SNOOZE_MAX")
+    if not isinstance(limit, datetime.timedelta) or limit <= datetime.timedelta(0):
+        errors.append(
+            _error(
+                24,
+                f"{app_settings.setting_name('SNOOZE_MAX')} must be a positive "
+                f"datetime.timedelta (got {limit!r}).",
+                hint="For example datetime.timedelta(days=30).",
+            )
+        )
     return errors
 
 

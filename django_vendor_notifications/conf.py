@@ -134,6 +134,14 @@ DEFAULTS: dict[str, Any] = {
     "DIGEST_MAX_ITEMS": 10,
     # The digests' From address; None: settings.DEFAULT_FROM_EMAIL.
     "DIGEST_FROM_EMAIL": None,
+    # Whether notifications can be marked seen (mark_seen): frames then carry unseen_count
+    # (unread ones not seen yet: the badge) and items seen_at. Off: no field, frame or query.
+    "SEEN": False,
+    # Whether a notification can be snoozed until a time (snooze / unsnooze): it leaves the
+    # unread snapshot and counts and comes back, pushed live, when it wakes.
+    "SNOOZE": False,
+    # The furthest ahead a snooze may reach (a datetime.timedelta).
+    "SNOOZE_MAX": datetime.timedelta(days=30),
 }
 
 REQUIRED = ("VENDOR_MODEL",)
@@ -363,6 +371,19 @@ class AppSettings:
     def DIGEST_FROM_EMAIL(self) -> str | None:
         value = self.get("DIGEST_FROM_EMAIL")
         return str(value) if value else None
+
+    @property
+    def SEEN(self) -> bool:
+        return bool(self.get("SEEN"))
+
+    @property
+    def SNOOZE(self) -> bool:
+        return bool(self.get("SNOOZE"))
+
+    @property
+    def SNOOZE_MAX(self) -> datetime.timedelta:
+        value = self.get("SNOOZE_MAX")
+        return value if isinstance(value, datetime.timedelta) else datetime.timedelta(days=30)
 
     def import_setting(self, key: str) -> Any:
         """Import the dotted path held by ``key``, naming the setting if that fails."""

@@ -31,7 +31,7 @@ from .protocol import (
     since_from_query_string,
 )
 from .shared_reads import SharedReads
-from .timers import TOKEN_EXPIRED_EVENT, SocketTimers
+from .timers import TOKEN_EXPIRED_EVENT, WAKE_EVENT, SocketTimers
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ rows_since = in_thread(services.rows_since)
 rows_since_shared = SharedReads(rows_since)
 inbox_state_shared = SharedReads(in_thread(services.inbox_state))
 recheck = in_thread(services.recheck)
+wake_due = in_thread(services.wake_due)
 authenticate = in_thread(auth.authenticate)
 
 #: Handlers that touch no database or open their own thread hop: called directly, without the
@@ -154,6 +155,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.fill_gap()
         elif message is BROKEN:
             await self.close_try_again_later()
+        elif kind == WAKE_EVENT:
+            await self.wake_snoozed()
         elif kind == TOKEN_EXPIRED_EVENT:
             if not self.closing:
                 await self.close_with(CloseCode.AUTHENTICATION_FAILED)
@@ -182,7 +185,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.close_try_again_later()
         elif item is REPAIR or kind == delivery.PUSH_EVENT:
             self.timers.catch_up_soon()
-        elif kind == delivery.RELOAD_EVENT:
+        elif kind in (delivery.RELOAD_EVENT, WAKE_EVENT):
             self.timers.put_later(item)
         # A revalidation is skipped: the next one (REVALIDATE_INTERVAL) checks again.
 
@@ -258,6 +261,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         )
         self.timers.expire_token_at(handshake.expires_at if handshake else None)
         self.timers.revalidate_periodically()
+        if started.woke is not None:
+            # What this connect woke: the vendor's other sockets get it pushed; this one has
+            # it in its snapshot.
+            await self.publish_to_vendor(started.woke, exclude=self.socket_id)
+        self.timers.wake_at(session.next_wake)
         if not complete:
             self.inbox.request_repair()
         await self.answer_since_parameter()
@@ -361,14 +369,14 @@ class NotificationConsumer(AsyncWebsocketConsumer):
     @property
     def action_names(self) -> frozenset[str]:
         """Every action a client may send."""
-        return frozenset({*self.own_actions, *actions.ACTIONS})
+        return frozenset({*self.own_actions, *actions.enabled_actions()})
 
     async def perform(self, request: Request) -> payloads.Frame:
         """Run the request's action: the reply, after the vendor's other sockets heard of it."""
         assert self.session is not None
         if (own_action := self.own_actions.get(request.action)) is not None:
             return await own_action(request)
-        action = actions.ACTIONS.get(request.action)
+        action = actions.enabled_actions().get(request.action)
         if action is None:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_ACTION,
@@ -377,15 +385,31 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             )
         outcome = await action(self.session.vendor_id, request)
         if outcome.to_other_sockets is not None:
-            await self.push_to_other_sockets(outcome.to_other_sockets)
+            # The vendor's other sockets (tabs, staff) update their badges; this socket gets
+            # the reply to its own request instead.
+            await self.publish_to_vendor(outcome.to_other_sockets, outcome.wake_at, self.socket_id)
+        if outcome.to_all_sockets is not None:
+            await self.publish_to_vendor(outcome.to_all_sockets)
+        self.timers.wake_at(outcome.wake_at)
         return outcome.reply
 
-    async def push_to_other_sockets(self, frame: payloads.Frame) -> None:
-        """The vendor's other sockets (tabs, staff) update their badges; this socket gets the
-        reply to its own request instead."""
+    async def publish_to_vendor(
+        self, frame: payloads.Frame, wake_at: Any = None, exclude: str | None = None
+    ) -> None:
         assert self.session is not None
-        event = delivery.push_event(payloads.encode(frame), exclude=self.socket_id)
+        event = actions.vendor_event(frame, wake_at, exclude)
         await delivery.asend_event(delivery.vendor_group(self.session.vendor_id), event)
+
+    async def wake_snoozed(self) -> None:
+        """The wake timer fired (SNOOZE): wake what is due and push it to every socket of the
+        vendor, this one included. Every socket of the vendor may fire at once; the one whose
+        UPDATE cleared a row publishes it, the others find nothing to publish."""
+        if self.session is None or self.closing:
+            return
+        woken = await wake_due(self.session.vendor_id, publish=False)
+        for frame in woken.frames.values():
+            await self.publish_to_vendor(frame)
+        self.timers.wake_at(woken.next_wake)
 
     async def action_refresh_token(self, request: Request) -> payloads.Frame:
         """Extend the socket's life with a fresh access token of the same user."""
@@ -434,6 +458,8 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         if "id" not in event:
             # A read-state change of another socket of the vendor: no id to account for.
             await self.send(text_data=event["text"])
+            # A snooze: this socket wakes it when its time comes, as the snoozing one does.
+            self.timers.wake_at(event.get("wake_at"))
             return
         verdict = self.feed.judge_push(event)
         if verdict is Verdict.SEND:
@@ -485,6 +511,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             await self.send_frame(
                 payloads.unread_notifications_frame(state.unread_rows, state.unread_counts)
             )
+            self.timers.wake_at(state.next_wake)
 
     async def send_frame(self, frame: payloads.Frame) -> None:
         await self.send(text_data=payloads.encode(frame))

@@ -11,8 +11,24 @@ from django.utils import timezone
 
 from .conf import app_settings
 
-#: What "unread" means everywhere: not read and not archived.
+#: What "unread" means everywhere: not read and not archived. The partial indexes' condition.
 UNREAD = Q(is_read=False, archived_at__isnull=True)
+#: Unread and not seen yet (SEEN on): the condition of the partial index that counts them.
+UNSEEN = Q(UNREAD, seen_at__isnull=True)
+#: Snoozed (SNOOZE on): out of the unread snapshot and counts until it wakes.
+SNOOZED = Q(snoozed_until__isnull=False)
+
+
+def unread_condition() -> Q:
+    """UNREAD, and with SNOOZE on also not snoozed.
+
+    UNREAD itself stays the partial indexes' condition: a query whose WHERE holds every term
+    of an index's WHERE can use it (PostgreSQL and SQLite both), so the extra term keeps the
+    snapshot and counts on those indexes, and with SNOOZE off the SQL is what it always was.
+    """
+    if app_settings.SNOOZE:
+        return UNREAD & ~SNOOZED
+    return UNREAD
 
 
 def default_category() -> str:
@@ -38,9 +54,10 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
     def unread(self) -> NotificationQuerySet:
         """Unread and in the inbox: archived notifications are neither listed nor counted.
 
-        The same condition as the partial unread indexes, so queries can use them.
+        The same condition as the partial unread indexes, so queries can use them; with SNOOZE
+        on, snoozed ones are left out too (see ``unread_condition``).
         """
-        return self.filter(UNREAD)
+        return self.filter(unread_condition())
 
     def newest_first(self) -> NotificationQuerySet:
         return self.order_by("-created_at", "-id")
@@ -67,6 +84,10 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Set when archived: out of unread lists and counts, still in the history.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # SEEN: when an inbox that showed it was opened. Unseen is unread and not seen yet.
+    seen_at = models.DateTimeField(null=True, blank=True)
+    # SNOOZE: out of the unread snapshot and counts until then; cleared when it wakes.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
 
@@ -90,6 +111,14 @@ class Notification(models.Model):
             models.Index(fields=["vendor", "-created_at", "-id"], name="vn_vendor_history_idx"),
             # sync and gap recovery: a vendor's notifications after an id, oldest first.
             models.Index(fields=["vendor", "id"], name="vn_vendor_id_idx"),
+            # SEEN: the unseen count of the badge, and mark_seen's UPDATE by id.
+            models.Index(fields=["vendor", "id"], condition=UNSEEN, name="vn_vendor_unseen_idx"),
+            # SNOOZE: a vendor's next wake, and the rows due.
+            models.Index(
+                fields=["vendor", "snoozed_until"],
+                condition=SNOOZED,
+                name="vn_vendor_snoozed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

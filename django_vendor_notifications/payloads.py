@@ -29,7 +29,22 @@ ITEM_FIELDS = (
     "created_at",
 )
 
+#: The columns SEEN and SNOOZE add to an item, when on.
+SEEN_FIELDS = ("seen_at",)
+SNOOZE_FIELDS = ("snoozed_until",)
+
 Frame = dict[str, Any]
+
+
+def item_fields() -> tuple[str, ...]:
+    """The columns an item is built from under the current settings: ITEM_FIELDS, and
+    seen_at / snoozed_until when SEEN / SNOOZE are on (off, nothing more is read or sent)."""
+    fields: tuple[str, ...] = ITEM_FIELDS
+    if app_settings.SEEN:
+        fields += SEEN_FIELDS
+    if app_settings.SNOOZE:
+        fields += SNOOZE_FIELDS
+    return fields
 
 
 def format_datetime(value: datetime.datetime | None) -> str | None:
@@ -72,6 +87,11 @@ def notification_item(row: Mapping[str, Any]) -> Frame:
         # Beside the spec's keys, never instead of them: existing clients keep working.
         item["created_at_iso"] = iso_datetime(row["created_at"])
         item["readed_at_iso"] = iso_datetime(row["readed_at"])
+    # New keys, so in ISO 8601 with the offset: no spec format to keep.
+    if app_settings.SEEN:
+        item["seen_at"] = iso_datetime(row["seen_at"])
+    if app_settings.SNOOZE:
+        item["snoozed_until"] = iso_datetime(row["snoozed_until"])
     return item
 
 
@@ -94,8 +114,19 @@ def unread_notifications_frame(
 
 
 def unread_counts_fields(counts: Mapping[str, int]) -> Frame:
-    """``unread_counts`` ({label: n}, only labels with unread ones) and ``unread_total``."""
-    return {"unread_counts": dict(counts), "unread_total": sum(counts.values())}
+    """``unread_counts`` ({label: n}, only labels with unread ones) and ``unread_total``; with
+    SEEN on, ``unseen_count`` too (what ``counts.unseen`` holds, see ``UnreadCounts``)."""
+    fields: Frame = {"unread_counts": dict(counts), "unread_total": sum(counts.values())}
+    return with_unseen_count(fields, getattr(counts, "unseen", None))
+
+
+class UnreadCounts(dict[str, int]):
+    """Unread counts per category label, and (SEEN on) the unseen total beside them, so every
+    frame that carries the counts carries the badge's number too."""
+
+    def __init__(self, counts: Mapping[str, int] | None = None, unseen: int | None = None) -> None:
+        super().__init__(sorted((counts or {}).items()))
+        self.unseen = unseen
 
 
 def unread_counts_frame(counts: Mapping[str, int]) -> Frame:
@@ -106,6 +137,53 @@ def unread_counts_frame(counts: Mapping[str, int]) -> Frame:
 def unread_count_changed_frame(counts: Mapping[str, int]) -> Frame:
     """Pushed to a vendor's other sockets when a change on one socket moved the counts."""
     return {"action": "unread_count_changed", **unread_counts_fields(counts)}
+
+
+def mark_seen_frame(up_to_id: int, updated: int, counts: Mapping[str, int]) -> Frame:
+    """The reply to mark_seen: how many it marked, and the counts afterwards."""
+    return {
+        "action": "mark_seen",
+        "status": "success",
+        "up_to_id": up_to_id,
+        "updated": updated,
+        **unread_counts_fields(counts),
+    }
+
+
+def snooze_frame(
+    notification_id: int,
+    found: bool,
+    snoozed_until: datetime.datetime | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> Frame:
+    """The reply to snooze: when found, until when and the counts without it."""
+    frame = notification_status_frame("snooze", notification_id, found)
+    if found:
+        frame["snoozed_until"] = iso_datetime(snoozed_until)
+        frame.update(unread_counts_fields(counts or {}))
+    return frame
+
+
+def notification_snoozed_frame(
+    notification_id: int, snoozed_until: datetime.datetime, counts: Mapping[str, int]
+) -> Frame:
+    """To every socket of the vendor: this one leaves the unread list until ``snoozed_until``."""
+    return {
+        "action": "notification_snoozed",
+        "notification_id": notification_id,
+        "snoozed_until": iso_datetime(snoozed_until),
+        **unread_counts_fields(counts),
+    }
+
+
+def notifications_woke_frame(rows: Iterable[Mapping[str, Any]], counts: Mapping[str, int]) -> Frame:
+    """To every socket of the vendor: snoozed notifications back in the unread list (oldest
+    first), with the counts that include them."""
+    return {
+        "action": "notifications_woke",
+        "notifications": [notification_item(row) for row in rows],
+        **unread_counts_fields(counts),
+    }
 
 
 def load_more_frame(page: int, has_more: bool, rows: Iterable[Mapping[str, Any]]) -> Frame:
@@ -146,13 +224,23 @@ def sync_frame(since_id: int, rows: Iterable[Mapping[str, Any]], has_more: bool)
     }
 
 
-def notification_read_frame(notification_id: int, unread_total: int) -> Frame:
+def notification_read_frame(
+    notification_id: int, unread_total: int, unseen_count: int | None = None
+) -> Frame:
     """Tells a vendor's other sockets that one of its notifications was read."""
-    return {
+    frame: Frame = {
         "action": "notification_read",
         "notification_id": notification_id,
         "unread_total": unread_total,
     }
+    return with_unseen_count(frame, unseen_count)
+
+
+def with_unseen_count(frame: Frame, unseen_count: int | None) -> Frame:
+    """``frame`` with ``unseen_count`` when SEEN is on and it is known."""
+    if app_settings.SEEN and unseen_count is not None:
+        frame["unseen_count"] = unseen_count
+    return frame
 
 
 def mark_read_frame(notification_id: int, found: bool) -> Frame:
@@ -170,12 +258,14 @@ def notification_status_frame(action: str, notification_id: int, found: bool) ->
     return frame
 
 
-def mark_all_read_frame(category: str | None, updated: int, unread_total: int) -> Frame:
+def mark_all_read_frame(
+    category: str | None, updated: int, unread_total: int, unseen_count: int | None = None
+) -> Frame:
     frame: Frame = {"action": "mark_all_read", "status": "success"}
     if category is not None:
         frame["category"] = category
     frame.update(updated=updated, unread_total=unread_total)
-    return frame
+    return with_unseen_count(frame, unseen_count)
 
 
 def preferences_frame(

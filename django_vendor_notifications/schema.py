@@ -20,7 +20,15 @@ from drf_spectacular.utils import (
 )
 
 from .protocol import MAX_ID
-from .serializers import HistoryQuery, MarkAllReadBody, PreferencesBody, SyncQuery, VendorQuery
+from .serializers import (
+    HistoryQuery,
+    MarkAllReadBody,
+    MarkSeenBody,
+    PreferencesBody,
+    SnoozeBody,
+    SyncQuery,
+    VendorQuery,
+)
 
 ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
 NULLABLE_DATE = {"type": "string", "nullable": True, "example": "12-03-2025 10:15:00"}
@@ -35,12 +43,20 @@ ITEM_PROPERTIES = {
     "created_at": {"type": "string", "example": "12-03-2025 10:15:00"},
     "created_at_iso": {"type": "string", "description": "With ISO_TIMESTAMPS only."},
     "readed_at_iso": {"type": "string", "nullable": True},
+    "seen_at": {"type": "string", "nullable": True, "description": "With SEEN only (ISO 8601)."},
+    "snoozed_until": {
+        "type": "string",
+        "nullable": True,
+        "description": "With SNOOZE only (ISO 8601).",
+    },
 }
+#: The item keys that only some settings add.
+OPTIONAL_ITEM_KEYS = ("created_at_iso", "readed_at_iso", "seen_at", "snoozed_until")
 ITEM = {
     "type": "object",
     "description": "A notification, exactly as the socket sends it (docs/protocol.md#items).",
     # The ISO keys come with ISO_TIMESTAMPS only; the spec's are always there.
-    "required": [name for name in ITEM_PROPERTIES if not name.endswith("_iso")],
+    "required": [name for name in ITEM_PROPERTIES if name not in OPTIONAL_ITEM_KEYS],
     "properties": ITEM_PROPERTIES,
 }
 ITEMS = {"type": "array", "items": ITEM}
@@ -48,6 +64,7 @@ BY_CATEGORY = {"type": "object", "additionalProperties": ITEMS}
 COUNTS = {
     "unread_counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
     "unread_total": {"type": "integer", "minimum": 0},
+    "unseen_count": {"type": "integer", "minimum": 0, "description": "With SEEN only."},
 }
 
 
@@ -60,8 +77,18 @@ def frame(action: str, properties: dict[str, Any], *optional: str) -> dict[str, 
     }
 
 
-UNREAD = frame("unread_notifications", {"notifications": BY_CATEGORY, **COUNTS})
-UNREAD_COUNTS = frame("get_unread_counts", {"status": {"type": "string"}, **COUNTS})
+UNREAD = frame("unread_notifications", {"notifications": BY_CATEGORY, **COUNTS}, "unseen_count")
+UNREAD_COUNTS = frame("get_unread_counts", {"status": {"type": "string"}, **COUNTS}, "unseen_count")
+SUCCESS = {"type": "string", "enum": ["success"]}
+MARK_SEEN = frame(
+    "mark_seen",
+    {"status": SUCCESS, "up_to_id": ID, "updated": {"type": "integer", "minimum": 0}, **COUNTS},
+)
+SNOOZE = frame(
+    "snooze",
+    {"notification_id": ID, "status": SUCCESS, "snoozed_until": {"type": "string"}, **COUNTS},
+    "unseen_count",
+)
 PAGE = frame(
     "load_more",
     {"page": ID, "has_more": {"type": "boolean"}, "notifications": BY_CATEGORY},
@@ -86,8 +113,10 @@ MARK_ALL_READ = frame(
         "category": {"type": "string"},
         "updated": {"type": "integer", "minimum": 0},
         "unread_total": {"type": "integer", "minimum": 0},
+        "unseen_count": COUNTS["unseen_count"],
     },
     "category",
+    "unseen_count",
 )
 DELIVERY = {"type": "string", "enum": ["live", "muted", "digest"]}
 PREFERENCES_PROPERTIES = {
@@ -192,6 +221,23 @@ class NotificationViewSetSchema(OpenApiViewExtension):
                 MARK_ALL_READ,
                 request=MarkAllReadBody,
                 parameters=[VendorQuery],
+            ),
+            mark_seen=read(
+                "notifications_mark_seen",
+                "Mark the unread ones up to an id seen (SEEN on; else 404)",
+                MARK_SEEN,
+                request=MarkSeenBody,
+                parameters=[VendorQuery],
+            ),
+            snooze=read(
+                "notifications_snooze",
+                "Snooze one until a time (SNOOZE on; else 404)",
+                SNOOZE,
+                request=SnoozeBody,
+                parameters=[NOTIFICATION_ID, VendorQuery],
+            ),
+            unsnooze=change(
+                "notifications_unsnooze", "Wake a snoozed one now (SNOOZE on; else 404)", "unsnooze"
             ),
             preferences=[
                 read(

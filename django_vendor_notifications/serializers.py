@@ -124,3 +124,25 @@ class PreferencesBody(serializers.Serializer):
     preferences = PreferencesField(
         help_text="Category label to 'live', 'muted' or 'digest'; null goes back to the default."
     )
+
+
+class MarkSeenBody(serializers.Serializer):
+    """A mark-seen body (SEEN)."""
+
+    up_to_id = id_field(help_text="The newest id the inbox displayed.")
+
+
+class SnoozeBody(serializers.Serializer):
+    """A snooze body (SNOOZE): ``until`` checked by ``services.snooze_until`` as on the socket."""
+
+    until = serializers.CharField(
+        help_text="ISO 8601 with the UTC offset, in the future and at most SNOOZE_MAX ahead."
+    )
+
+    def validate_until(self, value: str) -> Any:
+        from . import services
+
+        try:
+            return services.snooze_until(value)
+        except services.SnoozeError as error:
+            raise serializers.ValidationError(str(error), code="invalid") from None

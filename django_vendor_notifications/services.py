@@ -15,12 +15,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import CharField, Count, F, IntegerField, Subquery, Value
+from django.db.models import CharField, Count, F, IntegerField, Min, Q, Subquery, Value
 from django.utils import timezone
 
 from . import delivery, payloads, preferences, presence, signals
 from .conf import app_settings
-from .models import Notification
+from .models import SNOOZED, Notification, unread_condition
 from .permissions import get_access_policy, get_vendor_model
 from .protocol import MAX_ID, CloseCode
 
@@ -38,6 +38,8 @@ class Session:
     last_id: int = 0
     #: The vendor's unread counts per category when the session opened, for the first frame.
     unread_counts: Mapping[str, int] = field(default_factory=dict)
+    #: SNOOZE on: when the vendor's next snoozed notification wakes (None: none snoozed).
+    next_wake: datetime.datetime | None = None
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -56,6 +58,9 @@ class Started:
     unread_rows: list[dict[str, Any]]
     #: The user's stored preferences (PREFERENCES on), else None.
     preferences: dict[str, str] | None = None
+    #: SNOOZE on: the notifications_woke frame of what this connect woke, for the vendor's
+    #: other sockets (this one has them in its snapshot).
+    woke: payloads.Frame | None = None
 
 
 def start_session(user: Any) -> Started | CloseCode:
@@ -74,16 +79,23 @@ def start_session(user: Any) -> Started | CloseCode:
     if vendor_id is None:
         return CloseCode.PERMISSION_DENIED
     state = inbox_state(vendor_id)
+    woke = None
+    if state.next_wake is not None and state.next_wake <= timezone.now():
+        # Snoozed notifications that are due: woken before the snapshot, so it holds them
+        # (a vendor with no socket open gets them here). Rare: otherwise no query more.
+        woke = wake_due(vendor_id, publish=False).frames.get(vendor_id)
+        state = inbox_state(vendor_id)
     session = Session(
         user_id=user.pk,
         vendor_id=vendor_id,
         last_id=state.newest_id,
         unread_counts=state.unread_counts,
+        next_wake=state.next_wake,
     )
     choices = preferences.stored(user.pk) if app_settings.PREFERENCES else None
     if app_settings.DIGESTS:
         presence.seen(user.pk)
-    return Started(session, state.unread_rows, choices)
+    return Started(session, state.unread_rows, choices, woke)
 
 
 def open_session(user: Any) -> Session | None:
@@ -136,10 +148,30 @@ def revalidate(user: Any | None = None, vendor: models.Model | Any | None = None
     return delivery.send_event(group, {"type": delivery.REVALIDATE_EVENT})
 
 
-def unread_counts(vendor_id: Any) -> dict[str, int]:
+def unread_counts(vendor_id: Any) -> payloads.UnreadCounts:
     """Unread notifications per category label (labels with none left out). One query, on the
-    partial (vendor, category) index, so its cost follows the unread rows, not the history."""
-    return dict(sorted(_unread_count_rows(vendor_id)))
+    partial (vendor, category) index, so its cost follows the unread rows, not the history.
+
+    With SEEN on, the same query also counts the unseen ones (``.unseen``), on their own
+    partial index: a UNION ALL arm whose label is NULL, which no category is."""
+    counts = _unread_count_rows(vendor_id)
+    if not app_settings.SEEN:
+        return payloads.UnreadCounts(dict(counts))
+    no_label = Value(None, output_field=CharField())
+    unseen = (
+        _unseen(vendor_id)
+        .order_by()
+        .values("vendor_id")
+        .annotate(_vn_label=no_label, _vn_n=Count("id"))
+        .values_list("_vn_label", "_vn_n")
+    )
+    by_label, unseen_count = {}, 0
+    for label, n in counts.union(unseen, all=True).order_by():
+        if label is None:
+            unseen_count = n
+        else:
+            by_label[label] = n
+    return payloads.UnreadCounts(by_label, unseen_count)
 
 
 def _unread_count_rows(vendor_id: Any) -> Any:
@@ -152,22 +184,37 @@ def _unread_count_rows(vendor_id: Any) -> Any:
     )
 
 
+def _unseen(vendor_id: Any) -> models.QuerySet[Notification]:
+    """The vendor's unread notifications not seen yet (SEEN): the partial unseen index's rows."""
+    return Notification.objects.for_vendor(vendor_id).filter(
+        unread_condition(), seen_at__isnull=True
+    )
+
+
 @dataclass(frozen=True)
 class InboxState:
     newest_id: int
-    unread_counts: dict[str, int]
+    unread_counts: payloads.UnreadCounts
     unread_rows: list[dict[str, Any]]
+    #: SNOOZE on: the earliest snoozed_until of the vendor (None: nothing snoozed).
+    next_wake: datetime.datetime | None = None
 
 
-#: The columns of inbox_state()'s union, in the order every arm selects them. All are aliases
-#: (a model field name cannot be one), so each arm lists them alike on every Django version.
-_STATE_COLUMNS = tuple(f"_vn_{name}" for name in (*payloads.ITEM_FIELDS, "kind", "n"))
+def _state_columns() -> tuple[str, ...]:
+    """The columns of inbox_state()'s union, in the order every arm selects them. All are
+    aliases (a model field name cannot be one), so each arm lists them alike on every Django
+    version."""
+    return tuple(f"_vn_{name}" for name in (*payloads.item_fields(), "kind", "n"))
 
 
 def inbox_state(vendor_id: Any) -> InboxState:
     """The vendor's newest id (0 for none), unread counts and unread snapshot (newest first,
     at most UNREAD_LIMIT), in one query: a UNION ALL of three index lookups, so a connect
-    pays one round trip for its newest id, unread_counts() and unread_rows()."""
+    pays one round trip for its newest id, unread_counts() and unread_rows().
+
+    SEEN adds an arm for the unseen count, SNOOZE one for the vendor's next wake: each on its
+    own partial index, still one query."""
+    fields = payloads.item_fields()
     unread = Notification.objects.for_vendor(vendor_id).unread()
     # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
     # (SQLite refuses it), inside an IN subquery it is.
@@ -177,56 +224,83 @@ def inbox_state(vendor_id: Any) -> InboxState:
     newest = Notification.objects.filter(
         pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1])
     ).order_by()
-    null_item = {name: Value(None, output_field=CharField()) for name in payloads.ITEM_FIELDS}
+    null_item = {name: Value(None, output_field=CharField()) for name in fields}
     no_count = Value(None, output_field=IntegerField())
-    arms = (
+    arms = [
         # The first arm's columns decide how values are read back (JSON, datetimes).
-        _state_arm(snapshot, "item", {name: F(name) for name in payloads.ITEM_FIELDS}, no_count),
+        _state_arm(snapshot, "item", {name: F(name) for name in fields}, no_count),
         _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
         _state_arm(newest, "newest", {**null_item, "id": F("id")}, no_count),
-    )
+    ]
+    if app_settings.SEEN:
+        unseen = _unseen(vendor_id).order_by().values("vendor_id")
+        arms.append(_state_arm(unseen, "unseen", null_item, Count("id")))
+    if app_settings.SNOOZE:
+        # The earliest wake, in the created_at column (a datetime, read back as one).
+        snoozed = Notification.objects.for_vendor(vendor_id).filter(SNOOZED).order_by()
+        wake = {**null_item, "created_at": Min("snoozed_until")}
+        arms.append(_state_arm(snoozed.values("vendor_id"), "wake", wake, no_count))
     newest_id, unread_counts, rows = 0, {}, []
+    unseen_count, next_wake = (0 if app_settings.SEEN else None), None
     # order_by() on the union: Django 6.1 would order it by Meta.ordering, a column no arm
     # selects.
     for values in arms[0].union(*arms[1:], all=True).order_by():
-        row = dict(zip(payloads.ITEM_FIELDS, values[: len(payloads.ITEM_FIELDS)], strict=True))
+        row = dict(zip(fields, values[: len(fields)], strict=True))
         kind, n = values[-2:]
         if kind == "item":
             rows.append(row)
         elif kind == "count":
             unread_counts[row["category"]] = n
+        elif kind == "unseen":
+            unseen_count = n
+        elif kind == "wake":
+            next_wake = row["created_at"]
         else:
             newest_id = int(row["id"] or 0)
     rows.sort(key=lambda row: (row["created_at"], row["id"]), reverse=True)
-    return InboxState(newest_id, dict(sorted(unread_counts.items())), rows)
+    counts_now = payloads.UnreadCounts(unread_counts, unseen_count)
+    return InboxState(newest_id, counts_now, rows, next_wake)
 
 
-def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
+def unread_version(vendor_id: Any) -> tuple[frozenset[int], payloads.UnreadCounts]:
     """What the unread snapshot and the unread counts are made of: the ids of the snapshot's
-    rows and the counts per category. One query on the partial unread indexes that reads no
-    row's text, so a client that polls for changes (HTTP ETags) costs little."""
+    rows and the counts per category (with SEEN on, and the unseen count). One query on the
+    partial unread indexes that reads no row's text, so a client that polls for changes (HTTP
+    ETags) costs little."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
     snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
     ids = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
     no_label = Value(None, output_field=CharField())
-    arms = (
-        ids.annotate(_vn_label=no_label, _vn_n=F("id")),
-        unread.order_by().values("category").annotate(_vn_label=F("category"), _vn_n=Count("id")),
-    )
-    snapshot, counts = set(), {}
-    columns = ("_vn_label", "_vn_n")
-    union = arms[0].values_list(*columns).union(arms[1].values_list(*columns), all=True)
-    for label, n in union.order_by():
-        if label is None:
+    arms = [
+        ids.annotate(_vn_kind=Value("id"), _vn_label=no_label, _vn_n=F("id")),
+        unread.order_by()
+        .values("category")
+        .annotate(_vn_kind=Value("count"), _vn_label=F("category"), _vn_n=Count("id")),
+    ]
+    if app_settings.SEEN:
+        arms.append(
+            _unseen(vendor_id)
+            .order_by()
+            .values("vendor_id")
+            .annotate(_vn_kind=Value("unseen"), _vn_label=no_label, _vn_n=Count("id"))
+        )
+    snapshot, counts, unseen = set(), {}, (0 if app_settings.SEEN else None)
+    columns = ("_vn_kind", "_vn_label", "_vn_n")
+    rows = [arm.values_list(*columns) for arm in arms]
+    for kind, label, n in rows[0].union(*rows[1:], all=True).order_by():
+        if kind == "id":
             snapshot.add(n)
-        else:
+        elif kind == "count":
             counts[label] = n
-    return frozenset(snapshot), dict(sorted(counts.items()))
+        else:
+            unseen = n
+    return frozenset(snapshot), payloads.UnreadCounts(counts, unseen)
 
 
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
-    columns = dict(zip(_STATE_COLUMNS, (*item.values(), Value(kind), count), strict=True))
-    return rows.annotate(**columns).values_list(*_STATE_COLUMNS)
+    names = _state_columns()
+    columns = dict(zip(names, (*item.values(), Value(kind), count), strict=True))
+    return rows.annotate(**columns).values_list(*names)
 
 
 def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
@@ -235,7 +309,7 @@ def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
         Notification.objects.for_vendor(vendor_id)
         .unread()
         .newest_first()
-        .values(*payloads.ITEM_FIELDS)[: app_settings.UNREAD_LIMIT]
+        .values(*payloads.item_fields())[: app_settings.UNREAD_LIMIT]
     )
 
 
@@ -258,7 +332,7 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
     rows = list(
         Notification.objects.for_vendor(vendor_id)
         .newest_first()
-        .values(*payloads.ITEM_FIELDS)[offset : offset + size + 1]
+        .values(*payloads.item_fields())[offset : offset + size + 1]
     )
     return payloads.load_more_frame(page, len(rows) > size, rows[:size])
 
@@ -289,7 +363,7 @@ def cursor_page(
     if archived is not None:
         rows = rows.filter(archived_at__isnull=not archived)
     # One row more than the page tells whether another page follows.
-    page = list(rows.order_by("-id").values(*payloads.ITEM_FIELDS)[: limit + 1])
+    page = list(rows.order_by("-id").values(*payloads.item_fields())[: limit + 1])
     return payloads.cursor_page_frame(before_id, page[:limit], len(page) > limit)
 
 
@@ -301,7 +375,7 @@ def rows_since(vendor_id: Any, since_id: int) -> tuple[list[dict[str, Any]], boo
         Notification.objects.for_vendor(vendor_id)
         .filter(id__gt=since_id)
         .order_by("id")
-        .values(*payloads.ITEM_FIELDS)[: limit + 1]
+        .values(*payloads.item_fields())[: limit + 1]
     )
     return rows[:limit], len(rows) > limit
 
@@ -319,6 +393,8 @@ class MarkReadResult:
     newly_read: bool = False
     #: The vendor's unread count after the change (set when newly_read).
     unread_total: int | None = None
+    #: SEEN on: the vendor's unseen count after the change (set when newly_read).
+    unseen_count: int | None = None
 
 
 def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
@@ -336,8 +412,14 @@ def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
     )
     if newly_read:
         delivery.after_commit(partial(signals.send_read, vendor_id, [notification_id]))
-        unread_total = Notification.objects.for_vendor(vendor_id).unread().count()
-        return MarkReadResult(found=True, newly_read=True, unread_total=unread_total)
+        unread = Notification.objects.for_vendor(vendor_id).unread()
+        if not app_settings.SEEN:
+            return MarkReadResult(found=True, newly_read=True, unread_total=unread.count())
+        # The unseen count in the same query: the unread rows not seen yet.
+        totals = unread.aggregate(
+            total=Count("id"), unseen=Count("id", filter=Q(seen_at__isnull=True))
+        )
+        return MarkReadResult(True, True, totals["total"], totals["unseen"])
     return MarkReadResult(found=mine.exists())
 
 
@@ -425,6 +507,159 @@ def _set_archived(vendor_id: Any, notification_id: int, *, archived: bool) -> Ch
     if changed and not row["is_read"]:
         return ChangeResult(found=True, unread_counts=unread_counts(vendor_id))
     return ChangeResult(found=True)
+
+
+# --- seen and snoozed (SEEN, SNOOZE) ----------------------------------------------------
+
+
+def mark_seen(vendor_id: Any, up_to_id: int) -> int:
+    """Mark the vendor's unread, unseen notifications with id <= ``up_to_id`` seen: what an
+    inbox showed when it was opened (the client sends the newest id it displayed). One UPDATE,
+    on the partial unseen index; how many it changed. Seen again: nothing changes."""
+    return _unseen(vendor_id).filter(id__lte=up_to_id).update(seen_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class MarkSeenResult:
+    updated: int
+    #: The vendor's unread counts afterwards, with ``.unseen``.
+    unread_counts: payloads.UnreadCounts
+
+
+def mark_seen_counted(vendor_id: Any, up_to_id: int) -> MarkSeenResult:
+    """mark_seen and the counts afterwards (for the reply and the other sockets). Two queries."""
+    updated = mark_seen(vendor_id, up_to_id)
+    return MarkSeenResult(updated, unread_counts(vendor_id))
+
+
+class SnoozeError(ValueError):
+    """An ``until`` snooze cannot take: not a time with an offset, past, or too far ahead."""
+
+
+def snooze_until(value: Any, now: datetime.datetime | None = None) -> datetime.datetime:
+    """``value`` (ISO 8601 with an offset, e.g. ``2026-12-06T09:00:00+01:00``) as an aware
+    datetime later than now and at most SNOOZE_MAX ahead, or a SnoozeError saying why not."""
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        until = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        until = None
+    if until is None or until.tzinfo is None:
+        raise SnoozeError(
+            "'until' must be a date and time in ISO 8601 with its UTC offset, "
+            "e.g. 2026-12-06T09:00:00+01:00."
+        )
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        # USE_TZ = False: compared and stored in local time.
+        until = timezone.make_naive(until)
+    if until <= now:
+        raise SnoozeError("'until' must be in the future.")
+    limit = app_settings.SNOOZE_MAX
+    if until > now + limit:
+        raise SnoozeError(f"'until' must be at most {limit} ahead.")
+    return until
+
+
+@dataclass(frozen=True)
+class SnoozeResult:
+    found: bool
+    snoozed_until: datetime.datetime | None = None
+    #: The vendor's unread counts afterwards (when found).
+    unread_counts: payloads.UnreadCounts | None = None
+
+
+def snooze(vendor_id: Any, notification_id: int, until: datetime.datetime) -> SnoozeResult:
+    """Snooze one of the vendor's notifications until ``until`` (checked by snooze_until):
+    out of the unread snapshot and counts until it wakes. Snoozing again moves the time. Two
+    queries: the UPDATE, then the counts (or, when nothing changed, whether it exists)."""
+    mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
+    if mine.update(snoozed_until=until) != 1:
+        return SnoozeResult(found=False)
+    return SnoozeResult(True, until, unread_counts(vendor_id))
+
+
+@dataclass(frozen=True)
+class Woken:
+    """What one wake_due() call woke (only the rows this call cleared itself)."""
+
+    #: Each vendor's notifications_woke frame: its woken unread notifications and its counts.
+    frames: dict[Any, payloads.Frame] = field(default_factory=dict)
+    #: How many notifications this call woke, read ones included.
+    count: int = 0
+    #: For one vendor: when its next snoozed notification wakes (None: none is snoozed).
+    next_wake: datetime.datetime | None = None
+
+
+def wake_due(
+    vendor_id: Any | None = None,
+    *,
+    only_id: int | None = None,
+    publish: bool = True,
+    exclude: str | None = None,
+) -> Woken:
+    """Wake the snoozed notifications whose time has come (the vendor's, or every vendor's):
+    clear their snoozed_until and, with ``publish``, push each vendor's woken unread ones to
+    its sockets in one notifications_woke frame (after commit).
+
+    Exactly once however many callers race (every socket of a vendor fires its timer at the
+    same moment): a row is woken by the UPDATE that changes its snoozed_until from the value
+    read to NULL, which only one caller can do; only the rows a caller cleared itself go into
+    its frames. At most SYNC_LIMIT rows a call (``next_wake`` is now when more are due).
+    ``only_id`` wakes that notification now, due or not (unsnooze).
+    """
+    now = timezone.now()
+    snoozed = Notification.objects.filter(SNOOZED)
+    if vendor_id is not None:
+        snoozed = snoozed.filter(vendor_id=vendor_id)
+    if only_id is not None:
+        snoozed = snoozed.filter(pk=only_id)
+    limit = app_settings.SYNC_LIMIT
+    columns = dict.fromkeys((*payloads.item_fields(), "snoozed_until", "archived_at"))
+    rows = list(snoozed.order_by("snoozed_until", "id").values(*columns)[: limit + 1])
+    due = [row for row in rows if only_id is not None or row["snoozed_until"] <= now][:limit]
+    later = rows[len(due) :]
+    woken = [
+        row
+        for row in due
+        if Notification.objects.filter(pk=row["id"], snoozed_until=row["snoozed_until"]).update(
+            snoozed_until=None
+        )
+        == 1
+    ]
+    next_wake = None
+    if later:
+        next_wake = now if later[0]["snoozed_until"] <= now else later[0]["snoozed_until"]
+    by_vendor: dict[Any, list[dict[str, Any]]] = {}
+    for row in woken:
+        row["snoozed_until"] = None
+        if not row["is_read"] and row["archived_at"] is None:
+            by_vendor.setdefault(row["vendor_id"], []).append(row)
+    frames = {
+        vendor: payloads.notifications_woke_frame(
+            sorted(vendor_rows, key=lambda row: row["id"]), unread_counts(vendor)
+        )
+        for vendor, vendor_rows in by_vendor.items()
+    }
+    if publish:
+        for vendor, frame in frames.items():
+            event = delivery.push_event(payloads.encode(frame), exclude=exclude)
+            delivery.after_commit(
+                partial(delivery.send_event, delivery.vendor_group(vendor), event)
+            )
+    return Woken(frames, len(woken), next_wake)
+
+
+def unsnooze(vendor_id: Any, notification_id: int) -> tuple[bool, Woken]:
+    """Wake one of the vendor's notifications now: whether it is the vendor's, and what woke
+    (its frame is not published: the caller tells the sockets). Unsnoozing one that is not
+    snoozed succeeds and changes nothing."""
+    woken = wake_due(vendor_id, only_id=notification_id, publish=False)
+    if woken.count:
+        return True, woken
+    exists = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id).exists()
+    return exists, woken
 
 
 # --- retention -----------------------------------------------------------------------------
@@ -583,4 +818,4 @@ def _pk(vendor: models.Model | Any) -> Any:
 
 
 def _row(notification: Notification) -> dict[str, Any]:
-    return {name: getattr(notification, name) for name in payloads.ITEM_FIELDS}
+    return {name: getattr(notification, name) for name in payloads.item_fields()}

@@ -7,6 +7,7 @@ handled in order with the client's messages and the hub's events, by the socket'
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 import time
 from typing import Any
@@ -24,6 +25,10 @@ TOKEN_EXPIRED_EVENT = "vendor_notifications.token_expired"
 #: Catch-ups fall on a grid this fine, so that sockets suspecting the same gap (a late event
 #: reaches all of a group's members at once) catch up in the same loop turn and share a query.
 CATCH_UP_GRID = 0.01
+#: The event the wake timer puts into the inbox (SNOOZE): the socket wakes what is due.
+WAKE_EVENT = "vendor_notifications.wake"
+#: Seconds after a snoozed_until the wake timer fires, so it never fires a hair too early.
+WAKE_SLACK = 0.01
 
 
 class SocketTimers:
@@ -31,6 +36,8 @@ class SocketTimers:
         self.inbox = inbox
         self.handles: dict[str, asyncio.TimerHandle] = {}
         self.catch_up_due = 0.0
+        #: When the wake timer fires (a time.time() value), or None when none is set.
+        self.wake_due: float | None = None
 
     def expire_token_at(self, expires_at: float | None) -> None:
         """Close with 4001 once the token has expired (after TOKEN_EXPIRY_GRACE); a new
@@ -71,6 +78,25 @@ class SocketTimers:
             self.handles["catch_up"] = loop.call_at(self.catch_up_due, self.catch_up_when_due)
         else:
             self.inbox.request_repair()
+
+    def wake_at(self, when: datetime.datetime | float | None) -> None:
+        """Put a WAKE_EVENT into the inbox at ``when`` (SNOOZE), unless a wake is due earlier
+        already: the earliest snoozed_until a socket has heard of is the one that matters."""
+        if when is None:
+            return
+        due = when.timestamp() if isinstance(when, datetime.datetime) else float(when)
+        if self.wake_due is not None and self.wake_due <= due and "wake" in self.handles:
+            return
+        self.cancel("wake")
+        self.wake_due = due
+        self.handles["wake"] = asyncio.get_running_loop().call_later(
+            max(due - time.time(), 0) + WAKE_SLACK, self.wake_now
+        )
+
+    def wake_now(self) -> None:
+        self.handles.pop("wake", None)
+        self.wake_due = None
+        self.inbox.put_event({"type": WAKE_EVENT})
 
     def put_later(self, event: dict[str, Any]) -> None:
         """Put ``event`` into the inbox again after CATCH_UP_AFTER (one of a kind at a time)."""

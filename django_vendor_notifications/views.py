@@ -38,8 +38,10 @@ from .protocol import MAX_ID
 from .serializers import (
     HistoryQuery,
     MarkAllReadBody,
+    MarkSeenBody,
     NotificationId,
     PreferencesBody,
+    SnoozeBody,
     SyncQuery,
     VendorQuery,
 )
@@ -148,6 +150,12 @@ def validated(serializer_class: type, data: Any) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
+def require_setting(key: str, feature: str) -> None:
+    """A 404, as for an endpoint this server does not have, while ``key`` is off."""
+    if not app_settings.get(key):
+        raise exceptions.NotFound(f"{feature} is not enabled on this server.")
+
+
 def etag(kind: str, vendor_id: Any, *parts: Any) -> str:
     """A strong ETag for a body made of ``parts``: the same parts, the same bytes.
 
@@ -155,14 +163,24 @@ def etag(kind: str, vendor_id: Any, *parts: Any) -> str:
     changes them is never answered with a 304.
     """
     shape = [app_settings.DATETIME_FORMAT, app_settings.ISO_TIMESTAMPS, settings.TIME_ZONE]
+    if app_settings.SEEN or app_settings.SNOOZE:
+        # Only when on, so that turning them on changes every tag but off keeps them as were.
+        shape += [app_settings.SEEN, app_settings.SNOOZE]
     text = json.dumps([kind, str(vendor_id), shape, *parts], default=str, sort_keys=True)
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
 
 def unread_etag(vendor_id: Any, ids: Iterable[int], counts: Mapping[str, int]) -> str:
-    # An unread item's fields never change while it stays unread: which ids are in the
-    # snapshot, with the counts, decides its body.
-    return etag("unread", vendor_id, sorted(ids), counts)
+    # An unread item's fields never change while it stays unread, but for seen_at (SEEN),
+    # which only changes with the unseen count: which ids are in the snapshot, with the
+    # counts, decides its body.
+    return etag("unread", vendor_id, sorted(ids), counts, *unseen_part(counts))
+
+
+def unseen_part(counts: Mapping[str, int]) -> list[int]:
+    """The unseen count for an ETag, when SEEN is on (off: nothing, so off tags stay)."""
+    unseen = getattr(counts, "unseen", None)
+    return [] if unseen is None else [unseen]
 
 
 def client_has(request: Request, tag: str) -> bool:
@@ -245,7 +263,7 @@ class NotificationViewSet(viewsets.ViewSet):
     def counts(self, request: Request) -> Response:
         """Unread counts per category; 304 when the ETag still holds."""
         counts = services.unread_counts(self.vendor_id)
-        tag = etag("counts", self.vendor_id, counts)
+        tag = etag("counts", self.vendor_id, counts, *unseen_part(counts))
         if client_has(request, tag):
             return not_modified(tag)
         return conditional(Response(payloads.unread_counts_frame(counts)), tag)
@@ -297,6 +315,31 @@ class NotificationViewSet(viewsets.ViewSet):
         actions.tell_user_sockets(user_id, choices)
         return Response(actions.preferences_reply("set_preferences", choices))
 
+    @action(detail=False, methods=["post"], url_path="mark-seen")
+    def mark_seen(self, request: Request) -> Response:
+        """Mark the unread notifications up to ``up_to_id`` seen (SEEN), as on the socket."""
+        require_setting("SEEN", "Seen")
+        up_to_id = validated(MarkSeenBody, request.data)["up_to_id"]
+        result = services.mark_seen_counted(self.vendor_id, up_to_id)
+        return self.answer(actions.marked_seen(up_to_id, result))
+
+    @action(detail=True, methods=["post"])
+    def snooze(self, request: Request, pk: str) -> Response:
+        """Snooze one notification until ``until`` (SNOOZE), as on the socket."""
+        require_setting("SNOOZE", "Snoozing")
+        notification_id = self.notification_id(pk)
+        until = validated(SnoozeBody, request.data)["until"]
+        result = services.snooze(self.vendor_id, notification_id, until)
+        return self.answer(actions.snoozed(notification_id, result))
+
+    @action(detail=True, methods=["post"])
+    def unsnooze(self, request: Request, pk: str) -> Response:
+        """Wake a snoozed notification now (SNOOZE); every socket of the vendor gets it."""
+        require_setting("SNOOZE", "Snoozing")
+        notification_id = self.notification_id(pk)
+        found, woken = services.unsnooze(self.vendor_id, notification_id)
+        return self.answer(actions.unsnoozed(notification_id, found, woken))
+
     def change(self, name: str, change: Any, pk: str) -> Response:
         notification_id = self.notification_id(pk)
         result = change(self.vendor_id, notification_id)
@@ -310,6 +353,5 @@ class NotificationViewSet(viewsets.ViewSet):
         if outcome.reply.get("status") == "error":
             # Not the vendor's, or no such notification: the two are not told apart.
             raise exceptions.NotFound("No such notification.")
-        if outcome.to_other_sockets is not None:
-            actions.tell_vendor_sockets(self.vendor_id, outcome.to_other_sockets)
+        actions.tell_outcome(self.vendor_id, outcome)
         return Response(outcome.reply)

@@ -31,6 +31,7 @@ from django_vendor_notifications.protocol import (
     ErrorCode,
 )
 from tests import frames
+from tests.conftest import vendor_settings
 from tests.frames import CLIENT, SERVER, Catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,9 @@ def test_every_operation_message_is_a_channel_message(document: dict[str, Any]) 
 
 
 def test_client_messages_are_the_actions_the_consumer_dispatches(catalogue: Catalogue) -> None:
-    dispatched = set(NotificationConsumer().action_names)
+    # Every optional action on: the document lists them all.
+    with vendor_settings(SEEN=True, SNOOZE=True):
+        dispatched = set(NotificationConsumer().action_names)
     client = catalogue.messages[CLIENT]
     documented = {action for message in client.values() for action in message.actions}
 
@@ -215,7 +218,40 @@ def built_frames() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-@pytest.mark.parametrize("key, frame", built_frames())
+def seen_and_snoozed_frames() -> list[tuple[str, dict[str, Any]]]:
+    """The frames of SEEN and SNOOZE, built with both on (items carry seen_at and
+    snoozed_until, counts unseen_count)."""
+    until = datetime.datetime(2025, 3, 14, 8, tzinfo=datetime.timezone.utc)
+    seen = datetime.datetime(2025, 3, 13, tzinfo=datetime.timezone.utc)
+    counts = payloads.UnreadCounts({"General": 1}, unseen=1)
+    rows = [
+        item_row(seen_at=None, snoozed_until=None),
+        item_row(id=8, seen_at=seen, snoozed_until=until),
+    ]
+    with vendor_settings(SEEN=True, SNOOZE=True, ISO_TIMESTAMPS=True):
+        return [
+            ("unreadNotifications", payloads.unread_notifications_frame(rows, counts)),
+            (
+                "unreadNotifications",
+                payloads.unread_notifications_frame([], payloads.UnreadCounts({}, 0)),
+            ),
+            ("newNotification", payloads.new_notification_frame(rows[1])),
+            ("getUnreadCountsReply", payloads.unread_counts_frame(counts)),
+            ("unreadCountChanged", payloads.unread_count_changed_frame(counts)),
+            ("notificationRead", payloads.notification_read_frame(7, 1, 0)),
+            ("markAllReadReply", payloads.mark_all_read_frame(None, 2, 0, 0)),
+            ("loadMoreCursorReply", payloads.cursor_page_frame(None, rows, False)),
+            ("markSeenReply", payloads.mark_seen_frame(9, 2, counts)),
+            ("snoozeSuccess", payloads.snooze_frame(7, True, until, counts)),
+            ("snoozeNotFound", payloads.snooze_frame(7, False)),
+            ("unsnoozeSuccess", payloads.notification_status_frame("unsnooze", 7, True)),
+            ("unsnoozeNotFound", payloads.notification_status_frame("unsnooze", 7, False)),
+            ("notificationSnoozed", payloads.notification_snoozed_frame(7, until, counts)),
+            ("notificationsWoke", payloads.notifications_woke_frame(rows[:1], counts)),
+        ]
+
+
+@pytest.mark.parametrize("key, frame", built_frames() + seen_and_snoozed_frames())
 def test_every_frame_payloads_builds_is_its_message(
     catalogue: Catalogue, key: str, frame: dict[str, Any]
 ) -> None:

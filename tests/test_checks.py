@@ -638,3 +638,36 @@ def test_w004_digest_after_less_than_twice_the_presence_refresh() -> None:
 def test_digest_settings_valid_values(overrides: dict[str, Any]) -> None:
     with vendor_settings(**overrides):
         assert registered_error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "overrides, error",
+    [
+        ({"SEEN": "false"}, "E023"),
+        ({"SNOOZE": 1}, "E023"),
+        ({"SNOOZE_MAX": 3600}, "E024"),
+        ({"SNOOZE_MAX": datetime.timedelta(0)}, "E024"),
+        ({"SNOOZE_MAX": datetime.timedelta(days=-1)}, "E024"),
+        ({"SNOOZE_MAX": None}, "E024"),
+    ],
+    ids=repr,
+)
+def test_e023_e024_seen_and_snooze(overrides: dict[str, Any], error: str) -> None:
+    with vendor_settings(**overrides):
+        assert registered_error_ids() == [f"{PREFIX}{error}"]
+        errors = check_settings()
+    assert 'VENDOR_NOTIFICATIONS["' in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"SEEN": True},
+        {"SNOOZE": True, "SNOOZE_MAX": datetime.timedelta(hours=1)},
+        {"SEEN": False, "SNOOZE": False},
+    ],
+    ids=repr,
+)
+def test_seen_and_snooze_settings_valid_values(overrides: dict[str, Any]) -> None:
+    with vendor_settings(**overrides):
+        assert error_ids() == []

@@ -46,17 +46,41 @@ class ServerKind:
 
     def command(self, port: int) -> list[str]:
         if self.name == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                    self.application]
+            return [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                self.application,
+            ]
         # --timeout-graceful-shutdown: on Python 3.11, cancelling RedisChannelLayer.receive()
         # while redis-py is still opening its connection can be swallowed (asyncio.wait_for's
         # race, fixed in 3.12), so a consumer of another app that listens on the layer may
         # never finish and uvicorn would wait for it forever on shutdown.
-        graceful = [] if self.graceful_shutdown is None else [
-            "--timeout-graceful-shutdown", str(self.graceful_shutdown)]
-        return [sys.executable, "-m", "uvicorn", self.application,
-                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-                "--ws-per-message-deflate", "false", "--no-access-log", *graceful]
+        graceful = (
+            []
+            if self.graceful_shutdown is None
+            else ["--timeout-graceful-shutdown", str(self.graceful_shutdown)]
+        )
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            self.application,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--ws-per-message-deflate",
+            "false",
+            "--no-access-log",
+            *graceful,
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}-{self.channel_layer}"
@@ -99,9 +123,14 @@ class AsgiServer:
     async def run_django(self, *args: str) -> str:
         """Run a management command in another process, like a host's worker; its stdout."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "django", *args,
-            cwd=PROJECT_ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "django",
+            *args,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, stderr.decode(errors="replace")
@@ -111,9 +140,13 @@ class AsgiServer:
         """Start ``python -c code`` as a worker of this deployment (Django set up, same database
         and channel layer), with stdout and stderr piped."""
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-c", PYTHON_PRELUDE + code,
-            cwd=PROJECT_ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-c",
+            PYTHON_PRELUDE + code,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
 
     async def run_python(self, code: str) -> str:
@@ -287,8 +320,19 @@ class RedisServer:
 
     def start(self) -> None:
         assert self.process is None, "already running"
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+        ]
         with open(self.directory / "redis.log", "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT

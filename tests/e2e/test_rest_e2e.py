@@ -39,6 +39,9 @@ OPERATIONS = {
     "notifications_unarchive",
     "notifications_preferences",
     "notifications_set_preferences",
+    "notifications_mark_seen",
+    "notifications_snooze",
+    "notifications_unsnooze",
 }
 
 
@@ -47,11 +50,14 @@ def api_server(
     tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[AsgiServer]:
     kind = ServerKind("uvicorn", "redis")
-    # Preferences on, so the property run reaches their endpoints rather than a 404.
+    # Preferences, seen and snooze on, so the property run reaches their endpoints rather
+    # than a 404.
     vendor_settings = {
         "REST_THROTTLE_RATES": None,
         "PREFERENCES": True,
         "UNMUTABLE_CATEGORIES": ["Payouts"],
+        "SEEN": True,
+        "SNOOZE": True,
     }
     env = server_env(kind.channel_layer, vendor_settings=vendor_settings)
     server = launch_server(kind, env, tmp_path_factory.mktemp("rest-server"))
@@ -90,10 +96,12 @@ async def test_mark_read_over_http_reaches_the_open_socket(
         response = await client.post(f"{API}{first.pk}/mark-read/")
         assert response.status_code == 200
         assert response.json()["status"] == "success"
+        # SEEN is on in this server: the pushes carry the unseen count too.
         assert await receive_json(ws) == {
             "action": "notification_read",
             "notification_id": first.pk,
             "unread_total": 1,
+            "unseen_count": 1,
         }
 
         response = await client.post(f"{API}mark-all-read/", json={})
@@ -102,6 +110,7 @@ async def test_mark_read_over_http_reaches_the_open_socket(
             "action": "unread_count_changed",
             "unread_counts": {},
             "unread_total": 0,
+            "unseen_count": 0,
         }
         # Marking read again changes nothing, so the socket hears nothing.
         assert (await client.post(f"{API}{first.pk}/mark-read/")).status_code == 200

@@ -646,3 +646,88 @@ describe("pushes, counts and tokens", () => {
     assert.equal(decodeJwtPayload(undefined), null);
   });
 });
+
+// --- seen and snoozed (SEEN, SNOOZE on) ----------------------------------------------------
+
+describe("seen and snoozed", () => {
+  const ORDERS = "Order Notifications";
+
+  test("unseenCount follows every frame that carries unseen_count; null without SEEN", async () => {
+    const { client, socket } = await connected([item(2), item(3)]);
+    assert.equal(client.state.unseenCount, null);
+    socket.push({ ...snapshot([item(2), item(3)]), unread_counts: { [ORDERS]: 2 }, unread_total: 2, unseen_count: 2 });
+    assert.equal(client.state.unseenCount, 2);
+    socket.push({ action: "notification_read", notification_id: 2, unread_total: 1, unseen_count: 1 });
+    assert.equal(client.state.unseenCount, 1);
+  });
+
+  test("markSeen sends the newest id held and marks what it showed seen", async () => {
+    const { client, socket } = await connected([item(2), item(3)]);
+    const seen = client.markSeen();
+    assert.equal(socket.lastSent("mark_seen").up_to_id, 3);
+    reply(socket, "mark_seen", {
+      status: "success",
+      up_to_id: 3,
+      updated: 2,
+      unread_counts: { [ORDERS]: 2 },
+      unread_total: 2,
+      unseen_count: 0,
+    });
+    await seen;
+    assert.equal(client.state.unseenCount, 0);
+    assert.equal(client.state.unreadTotal, 2, "seen is not read");
+    assert.ok(client.state.notifications.get(2).seen_at);
+    // Another socket's mark_seen reaches this one as counts.
+    socket.push({ action: "unread_count_changed", unread_counts: { [ORDERS]: 2 }, unread_total: 2, unseen_count: 0 });
+    assert.equal(client.state.unseenCount, 0);
+  });
+
+  test("a snoozed notification leaves the list, and comes back once when it wakes", async () => {
+    const { client, socket } = await connected([item(2), item(3)]);
+    const notifications = collect(client, "notification");
+    const until = new Date(Date.now() + 60_000);
+    const snoozed = client.snooze(2, until);
+    assert.equal(socket.lastSent("snooze").until, until.toISOString());
+    reply(socket, "snooze", {
+      notification_id: 2,
+      status: "success",
+      snoozed_until: until.toISOString(),
+      unread_counts: { [ORDERS]: 1 },
+      unread_total: 1,
+    });
+    await snoozed;
+    assert.equal(client.state.notifications.has(2), false);
+    assert.equal(client.state.unreadTotal, 1);
+
+    socket.push({
+      action: "notification_snoozed",
+      notification_id: 3,
+      snoozed_until: until.toISOString(),
+      unread_counts: {},
+      unread_total: 0,
+    });
+    assert.equal(client.state.notifications.size, 0);
+    assert.equal(client.state.unreadTotal, 0);
+
+    const woke = {
+      action: "notifications_woke",
+      notifications: [item(2, ORDERS, { snoozed_until: null })],
+      unread_counts: { [ORDERS]: 1 },
+      unread_total: 1,
+    };
+    socket.push(woke);
+    socket.push(woke);
+    assert.deepEqual(notifications.map((n) => [n.notification.id, n.source]), [[2, "woke"]]);
+    assert.equal(client.state.notifications.get(2).is_read, false);
+    assert.equal(client.state.unreadTotal, 1);
+    assert.equal(client.state.newestId, 3, "a woken id is older than the newest");
+  });
+
+  test("unsnooze asks for it; the notification comes in notifications_woke", async () => {
+    const { client, socket } = await connected([]);
+    const done = client.unsnooze(9);
+    assert.deepEqual(socket.lastSent("unsnooze").notification_id, 9);
+    reply(socket, "unsnooze", { notification_id: 9, status: "success" });
+    assert.equal((await done).status, "success");
+  });
+});

@@ -23,6 +23,10 @@ export interface NotificationItem {
   created_at_iso?: string;
   /** ISO 8601 with the offset, or null; only when the server sets ISO_TIMESTAMPS. */
   readed_at_iso?: string | null;
+  /** ISO 8601 with the offset, or null: when an inbox that showed it was opened (SEEN on). */
+  seen_at?: string | null;
+  /** ISO 8601 with the offset, or null when not snoozed (SNOOZE on). */
+  snoozed_until?: string | null;
   [key: string]: unknown;
 }
 
@@ -130,6 +134,52 @@ export interface UnreadCountChangedFrame extends FrameBase {
   action: "unread_count_changed";
   unread_counts?: Record<string, number>;
   unread_total?: number;
+  /** The unread ones not seen yet (SEEN on). */
+  unseen_count?: number;
+}
+
+/** The reply to mark_seen. Needs a server with SEEN on. */
+export interface MarkSeenFrame extends StatusReplyFrame<"mark_seen"> {
+  up_to_id: number;
+  /** How many notifications this request marked seen. */
+  updated: number;
+  unread_counts: Record<string, number>;
+  unread_total: number;
+  unseen_count: number;
+}
+
+/** The reply to snooze. Needs a server with SNOOZE on. */
+export interface SnoozeFrame extends StatusReplyFrame<"snooze"> {
+  notification_id: number;
+  snoozed_until?: string;
+  unread_counts?: Record<string, number>;
+  unread_total?: number;
+  unseen_count?: number;
+}
+
+/** The reply to unsnooze (the notification itself comes in notifications_woke). */
+export interface UnsnoozeFrame extends StatusReplyFrame<"unsnooze"> {
+  notification_id: number;
+}
+
+/** Pushed to the vendor's other sockets: the notification leaves the unread list until then. */
+export interface NotificationSnoozedFrame extends FrameBase {
+  action: "notification_snoozed";
+  notification_id: number;
+  snoozed_until: string;
+  unread_counts: Record<string, number>;
+  unread_total: number;
+  unseen_count?: number;
+}
+
+/** Pushed to every socket of the vendor, once, when snoozed notifications wake. */
+export interface NotificationsWokeFrame extends FrameBase {
+  action: "notifications_woke";
+  /** Oldest first; their ids are older than the newest. */
+  notifications: NotificationItem[];
+  unread_counts: Record<string, number>;
+  unread_total: number;
+  unseen_count?: number;
 }
 
 /** How a category reaches the user's sockets: pushed live, or only stored and counted. */
@@ -175,6 +225,11 @@ export type ServerFrame =
   | UnreadCountChangedFrame
   | PreferencesFrame
   | PreferencesChangedFrame
+  | MarkSeenFrame
+  | SnoozeFrame
+  | UnsnoozeFrame
+  | NotificationSnoozedFrame
+  | NotificationsWokeFrame
   | ErrorFrame;
 
 /** Frames the client sends (each also carries a request_id it generates). */
@@ -196,6 +251,9 @@ export type ClientFrame =
   | { action: "get_unread_counts" } // needs a server with unread counts
   | { action: "get_preferences" } // needs a server with PREFERENCES on
   | { action: "set_preferences"; preferences: Record<string, Delivery | null> }
+  | { action: "mark_seen"; up_to_id: number } // needs a server with SEEN on
+  | { action: "snooze"; notification_id: number; until: string } // needs SNOOZE on
+  | { action: "unsnooze"; notification_id: number } // needs SNOOZE on
   | { action: "archive"; notification_id: number } // needs a server with archive
   | { action: "unarchive"; notification_id: number }; // needs a server with archive
 
@@ -279,6 +337,8 @@ export interface ClientState {
   /** Unread per category: the ones held, plus what a server with counts says is not held. */
   unreadCounts: Record<string, number>;
   unreadTotal: number;
+  /** The unread ones not seen yet, from a server with SEEN on; null from any other. */
+  unseenCount: number | null;
   /** The newest id held (what a reconnect resumes from), or null. */
   newestId: number | null;
   /** Whether loadMore() may find more history. */
@@ -314,7 +374,7 @@ export interface NotificationClientEventMap {
   snapshot: CustomEvent<{ notifications: NotificationItem[]; frame: UnreadNotificationsFrame; reconnect: boolean }>;
   /** A notification the client did not hold before: live ("push"), caught up after a
    * reconnect ("sync", which may include read ones) or newer in a reconnect's snapshot. */
-  notification: CustomEvent<{ notification: NotificationItem; source: "push" | "sync" | "snapshot" }>;
+  notification: CustomEvent<{ notification: NotificationItem; source: "push" | "sync" | "snapshot" | "woke" }>;
   /** A held notification became read: by this client ("local"), another socket ("remote"),
    * a reconnect's snapshot ("snapshot") or a fresher copy from the server ("server"). */
   read: CustomEvent<{ id: number; source: "local" | "remote" | "snapshot" | "server"; notification?: NotificationItem }>;
@@ -383,6 +443,12 @@ export declare class NotificationClient extends EventTarget {
   getPreferences(): Promise<PreferencesFrame>;
   /** null goes back to a category's default. Needs a server with PREFERENCES on. */
   setPreferences(preferences: Record<string, Delivery | null>): Promise<PreferencesFrame>;
+  /** Mark every unread one up to upToId (default: the newest held) seen. Needs SEEN on. */
+  markSeen(upToId?: number): Promise<MarkSeenFrame>;
+  /** Snooze one until a time (a Date, or ISO 8601 with an offset). Needs SNOOZE on. */
+  snooze(id: number, until: Date | string): Promise<SnoozeFrame>;
+  /** Wake a snoozed one now. Needs SNOOZE on. */
+  unsnooze(id: number): Promise<UnsnoozeFrame>;
   /** Needs a server that supports it (archive). */
   archive(id: number): Promise<ArchiveFrame>;
   /** Needs a server that supports it (archive). */

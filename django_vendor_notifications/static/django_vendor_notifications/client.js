@@ -104,6 +104,7 @@ export class NotificationClient extends EventTarget {
     this._notifications = new Map(); // id -> item, read or unread
     this._newestId = 0;
     this._hidden = { total: 0, byCategory: {} }; // unread the server counts but we do not hold
+    this._unseen = null; // unseen_count from a server with SEEN on, else null
     this._hasMore = true; // more history for loadMore()
     this._page = 0; // last page number loaded (page mode)
     this._cursor = null; // before_id of the next page (cursor mode)
@@ -156,6 +157,7 @@ export class NotificationClient extends EventTarget {
       byCategory,
       unreadCounts,
       unreadTotal: held + this._hidden.total,
+      unseenCount: this._unseen,
       newestId: this._newestId || null,
       hasMore: this._hasMore,
     };
@@ -430,6 +432,26 @@ export class NotificationClient extends EventTarget {
     return this.request("set_preferences", { preferences });
   }
 
+  /** Mark what the inbox shows as seen: every unread notification up to `upToId` (by default
+   * the newest id held). Call it when the inbox opens. The badge is `state.unseenCount`.
+   * Needs a server with SEEN on; others reject with code "unknown_action". */
+  markSeen(upToId = this._newestId) {
+    return this.request("mark_seen", { up_to_id: upToId });
+  }
+
+  /** Snooze one notification until `until` (a Date, or ISO 8601 with an offset): it leaves
+   * the unread list on every socket of the vendor and comes back, as a "notification" event
+   * with source "woke", when it wakes. Needs a server with SNOOZE on. */
+  snooze(id, until) {
+    const when = until instanceof Date ? until.toISOString() : until;
+    return this.request("snooze", { notification_id: id, until: when });
+  }
+
+  /** Wake a snoozed notification now. Needs a server with SNOOZE on. */
+  unsnooze(id) {
+    return this.request("unsnooze", { notification_id: id });
+  }
+
   /** Needs a server with archive. */
   archive(id) {
     return this.request("archive", { notification_id: id });
@@ -484,6 +506,8 @@ export class NotificationClient extends EventTarget {
 
   /** Apply one frame to the state; true when something changed. Unknown frames are ignored. */
   _apply(frame, resumeFrom) {
+    // A server with SEEN on sends the badge's number beside every unread count.
+    if (typeof frame.unseen_count === "number") this._unseen = frame.unseen_count;
     switch (frame.action) {
       case "unread_notifications":
         this._applySnapshot(frame, resumeFrom);
@@ -507,6 +531,14 @@ export class NotificationClient extends EventTarget {
       case "get_unread_counts":
       case "unread_count_changed":
         return this._applyCounts(frame);
+      case "mark_seen":
+        return frame.status === "success" && this._applySeen(frame);
+      case "snooze":
+        return frame.status === "success" && this._applySnoozed(frame);
+      case "notification_snoozed":
+        return this._applySnoozed(frame);
+      case "notifications_woke":
+        return this._applyWoke(frame);
       default:
         return false;
     }
@@ -572,6 +604,32 @@ export class NotificationClient extends EventTarget {
     if (typeof frame.next_before_id === "number") this._cursor = frame.next_before_id;
     this._hasMore = Boolean(frame.has_more);
     this._emit("page", { notifications: items, frame, hasMore: this._hasMore });
+    return true;
+  }
+
+  _applySeen(frame) {
+    const now = new Date().toISOString();
+    for (const [id, item] of this._notifications) {
+      if (id <= frame.up_to_id && !item.is_read && !item.seen_at) {
+        this._notifications.set(id, { ...item, seen_at: now });
+      }
+    }
+    this._applyCounts(frame);
+    return true;
+  }
+
+  /** A snoozed notification leaves the unread list until it wakes. */
+  _applySnoozed(frame) {
+    this._forget(frame.notification_id);
+    this._applyCounts(frame);
+    return true;
+  }
+
+  /** Snoozed notifications are back: unread items again, with ids older than the newest. */
+  _applyWoke(frame) {
+    const items = Array.isArray(frame.notifications) ? frame.notifications : [];
+    for (const item of items) this._add(item, "woke");
+    this._applyCounts(frame);
     return true;
   }
 
