@@ -13,6 +13,12 @@ from .conf import app_settings
 
 #: What "unread" means everywhere: not read and not archived.
 UNREAD = Q(is_read=False, archived_at__isnull=True)
+#: Unread and carrying a collapse key: the rows a collapsed item stands for. The condition of
+#: the partial (vendor, collapse_key, id) index, so the collapsing queries can use it.
+UNREAD_KEYED = UNREAD & ~Q(collapse_key="")
+
+#: The longest collapse key notify() accepts.
+COLLAPSE_KEY_MAX_LENGTH = 100
 
 
 def default_category() -> str:
@@ -67,6 +73,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Set when archived: out of unread lists and counts, still in the history.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Unread notifications of a vendor with the same key are shown as one item (the newest);
+    # "" for none, so a row without a key behaves as before the field existed.
+    collapse_key = models.CharField(max_length=COLLAPSE_KEY_MAX_LENGTH, blank=True, default="")
 
     objects = NotificationQuerySet.as_manager()
 
@@ -90,6 +99,14 @@ class Notification(models.Model):
             models.Index(fields=["vendor", "-created_at", "-id"], name="vn_vendor_history_idx"),
             # sync and gap recovery: a vendor's notifications after an id, oldest first.
             models.Index(fields=["vendor", "id"], name="vn_vendor_id_idx"),
+            # Collapsed notifications: is there a newer unread one with the same key, how many
+            # unread share a key, which ones a mark_read of a collapsed item reads. Partial,
+            # so rows without a key (most of them) are not in it at all.
+            models.Index(
+                fields=["vendor", "collapse_key", "id"],
+                condition=UNREAD_KEYED,
+                name="vn_vendor_unread_collapse_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import CharField, Count, F, IntegerField, Subquery, Value
+from django.db.models import CharField, Count, F, IntegerField, Q, Subquery, Value
 from django.utils import timezone
 
-from . import delivery, payloads, preferences, signals
+from . import collapsing, delivery, payloads, preferences, signals
 from .conf import app_settings
-from .models import Notification
+from .models import UNREAD, Notification
 from .permissions import get_access_policy, get_vendor_model
 from .protocol import MAX_ID, CloseCode
 
@@ -154,13 +154,16 @@ _STATE_COLUMNS = tuple(f"_vn_{name}" for name in (*payloads.ITEM_FIELDS, "kind",
 
 def inbox_state(vendor_id: Any) -> InboxState:
     """The vendor's newest id (0 for none), unread counts and unread snapshot (newest first,
-    at most UNREAD_LIMIT), in one query: a UNION ALL of three index lookups, so a connect
-    pays one round trip for its newest id, unread_counts() and unread_rows()."""
+    at most UNREAD_LIMIT items), in one query: a UNION ALL of three index lookups, so a connect
+    pays one round trip for its newest id, unread_counts() and unread_rows().
+
+    Unread notifications with the same collapse key are one item of the snapshot (the newest,
+    with its ``collapsed_count``), so they take one place of UNREAD_LIMIT; the counts count
+    notifications."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
     # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
     # (SQLite refuses it), inside an IN subquery it is.
-    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
-    snapshot = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
+    snapshot = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(unread))).order_by()
     counts = unread.order_by().values("category")
     newest = Notification.objects.filter(
         pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1])
@@ -168,8 +171,14 @@ def inbox_state(vendor_id: Any) -> InboxState:
     null_item = {name: Value(None, output_field=CharField()) for name in payloads.ITEM_FIELDS}
     no_count = Value(None, output_field=IntegerField())
     arms = (
-        # The first arm's columns decide how values are read back (JSON, datetimes).
-        _state_arm(snapshot, "item", {name: F(name) for name in payloads.ITEM_FIELDS}, no_count),
+        # The first arm's columns decide how values are read back (JSON, datetimes). Its count
+        # column is the item's collapsed_count.
+        _state_arm(
+            snapshot,
+            "item",
+            {name: F(name) for name in payloads.ITEM_FIELDS},
+            collapsing.collapsed_count(),
+        ),
         _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
         _state_arm(newest, "newest", {**null_item, "id": F("id")}, no_count),
     )
@@ -180,7 +189,7 @@ def inbox_state(vendor_id: Any) -> InboxState:
         row = dict(zip(payloads.ITEM_FIELDS, values[: len(payloads.ITEM_FIELDS)], strict=True))
         kind, n = values[-2:]
         if kind == "item":
-            rows.append(row)
+            rows.append({**row, "collapsed_count": n})
         elif kind == "count":
             unread_counts[row["category"]] = n
         else:
@@ -194,8 +203,7 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
     rows and the counts per category. One query on the partial unread indexes that reads no
     row's text, so a client that polls for changes (HTTP ETags) costs little."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
-    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
-    ids = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
+    ids = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(unread))).order_by()
     no_label = Value(None, output_field=CharField())
     arms = (
         ids.annotate(_vn_label=no_label, _vn_n=F("id")),
@@ -212,18 +220,35 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
     return frozenset(snapshot), dict(sorted(counts.items()))
 
 
+def _snapshot_ids(unread: Any) -> Any:
+    """The ids of the unread snapshot's items: the newest UNREAD_LIMIT unread notifications
+    a newer one with the same collapse key does not stand for."""
+    shown = unread.filter(collapsing.SHOWN).newest_first()
+    return shown.values("id")[: app_settings.UNREAD_LIMIT]
+
+
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
     columns = dict(zip(_STATE_COLUMNS, (*item.values(), Value(kind), count), strict=True))
     return rows.annotate(**columns).values_list(*_STATE_COLUMNS)
 
 
 def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
-    """Unread notifications, newest first, at most UNREAD_LIMIT. One query."""
+    """Unread notifications, newest first, at most UNREAD_LIMIT items (collapsed ones as one).
+    One query."""
     return list(
-        Notification.objects.for_vendor(vendor_id)
-        .unread()
-        .newest_first()
-        .values(*payloads.ITEM_FIELDS)[: app_settings.UNREAD_LIMIT]
+        _items(Notification.objects.for_vendor(vendor_id).unread()).newest_first()[
+            : app_settings.UNREAD_LIMIT
+        ]
+    )
+
+
+def _items(rows: Any) -> Any:
+    """``rows`` as items: those a collapsed item stands for left out, ``collapsed_count`` on
+    each collapsed item."""
+    return (
+        rows.filter(collapsing.SHOWN)
+        .annotate(collapsed_count=collapsing.collapsed_count())
+        .values(*payloads.ITEM_FIELDS, "collapsed_count")
     )
 
 
@@ -244,9 +269,9 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
         return payloads.load_more_frame(page, False, [])
     # One row more than a page tells whether another page follows.
     rows = list(
-        Notification.objects.for_vendor(vendor_id)
-        .newest_first()
-        .values(*payloads.ITEM_FIELDS)[offset : offset + size + 1]
+        _items(Notification.objects.for_vendor(vendor_id)).newest_first()[
+            offset : offset + size + 1
+        ]
     )
     return payloads.load_more_frame(page, len(rows) > size, rows[:size])
 
@@ -277,7 +302,7 @@ def cursor_page(
     if archived is not None:
         rows = rows.filter(archived_at__isnull=not archived)
     # One row more than the page tells whether another page follows.
-    page = list(rows.order_by("-id").values(*payloads.ITEM_FIELDS)[: limit + 1])
+    page = list(_items(rows).order_by("-id")[: limit + 1])
     return payloads.cursor_page_frame(before_id, page[:limit], len(page) > limit)
 
 
@@ -303,30 +328,62 @@ def sync(vendor_id: Any, since_id: int) -> payloads.Frame:
 @dataclass(frozen=True)
 class MarkReadResult:
     found: bool
-    #: True when this call changed the notification from unread to read.
+    #: True when this call changed a notification from unread to read.
     newly_read: bool = False
     #: The vendor's unread count after the change (set when newly_read).
     unread_total: int | None = None
+    #: The notification's collapse key ("" for none).
+    collapse_key: str = ""
+    #: How many notifications this call read (more than one for a collapsed item).
+    updated: int = 0
 
 
 def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
     """Mark one of the vendor's notifications read. Two queries whatever the outcome.
 
+    With a collapse key, also the vendor's other unread notifications with that key and a
+    lower id: all that the collapsed item stands for, but none that came after it.
+
     Idempotent: marking a read notification again succeeds and keeps the first ``readed_at``.
     A notification of another vendor is reported as not found and left untouched.
     """
     mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
-    newly_read = (
-        mine.filter(is_read=False).update(
-            is_read=True, is_recent_notification=False, readed_at=timezone.now()
+    now = timezone.now()
+    updated = Notification.objects.filter(
+        Q(pk=notification_id, vendor_id=vendor_id, is_read=False)
+        | collapsing.group_of(vendor_id, notification_id)
+    ).update(is_read=True, is_recent_notification=False, readed_at=now)
+    # The notification's key and the vendor's unread count afterwards, in one query.
+    unread_total = _unread_total(vendor_id)
+    after = mine.annotate(_vn_total=unread_total).values_list("collapse_key", "_vn_total").first()
+    if after is None:
+        return MarkReadResult(found=False)
+    collapse_key, total = after
+    if not updated:
+        return MarkReadResult(found=True, collapse_key=collapse_key)
+    ids = [notification_id]
+    if collapse_key and updated > 1 and signals.notification_read.has_listeners(Notification):
+        ids = list(
+            Notification.objects.filter(
+                vendor_id=vendor_id, collapse_key=collapse_key, readed_at=now, is_read=True
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
         )
-        == 1
+    delivery.after_commit(partial(signals.send_read, vendor_id, ids))
+    return MarkReadResult(
+        found=True,
+        newly_read=True,
+        unread_total=total or 0,
+        collapse_key=collapse_key,
+        updated=updated,
     )
-    if newly_read:
-        delivery.after_commit(partial(signals.send_read, vendor_id, [notification_id]))
-        unread_total = Notification.objects.for_vendor(vendor_id).unread().count()
-        return MarkReadResult(found=True, newly_read=True, unread_total=unread_total)
-    return MarkReadResult(found=mine.exists())
+
+
+def _unread_total(vendor_id: Any) -> Subquery:
+    """The vendor's unread count, as a subquery (NULL for none)."""
+    unread = Notification.objects.filter(UNREAD, vendor_id=vendor_id).order_by()
+    return Subquery(unread.values("vendor_id").annotate(n=Count("id")).values("n"))
 
 
 @dataclass(frozen=True)
@@ -367,6 +424,10 @@ class ChangeResult:
     found: bool
     #: The vendor's unread counts after the change, when the change moved them; else None.
     unread_counts: dict[str, int] | None = None
+    #: The notification's collapse key when the change applied to a collapsed item.
+    collapse_key: str = ""
+    #: How many notifications the change applied to.
+    updated: int = 0
 
 
 def mark_unread(vendor_id: Any, notification_id: int) -> ChangeResult:
@@ -399,20 +460,26 @@ def unarchive(vendor_id: Any, notification_id: int) -> ChangeResult:
 def _set_archived(vendor_id: Any, notification_id: int, *, archived: bool) -> ChangeResult:
     # At most three queries: the row, the UPDATE, and the counts when they moved.
     mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
-    row = mine.values("is_read", "archived_at").first()
+    row = mine.values("is_read", "archived_at", "collapse_key").first()
     if row is None:
         return ChangeResult(found=False)
     if (row["archived_at"] is not None) is archived:
         return ChangeResult(found=True)
-    changed = (
-        mine.filter(archived_at__isnull=archived).update(
-            archived_at=timezone.now() if archived else None
-        )
-        == 1
-    )
+    # Archiving an unread collapsed item archives all it stands for (none newer than it);
+    # unarchive brings back the one notification.
+    collapse_key = row["collapse_key"] if archived and not row["is_read"] else ""
+    rows = mine.filter(archived_at__isnull=archived)
+    if collapse_key:
+        rows = collapsing.unread_with_key(vendor_id, collapse_key).filter(id__lte=notification_id)
+    changed = rows.update(archived_at=timezone.now() if archived else None)
     if changed and not row["is_read"]:
-        return ChangeResult(found=True, unread_counts=unread_counts(vendor_id))
-    return ChangeResult(found=True)
+        return ChangeResult(
+            found=True,
+            unread_counts=unread_counts(vendor_id),
+            collapse_key=collapse_key,
+            updated=changed,
+        )
+    return ChangeResult(found=True, updated=changed)
 
 
 # --- retention -----------------------------------------------------------------------------
@@ -450,6 +517,7 @@ def notify(
     *,
     category: str | None = None,
     context: Mapping[str, Any] | None = None,
+    collapse_key: str | None = None,
 ) -> Notification:
     """Create a notification for ``vendor`` and push it to the vendor's open sockets.
 
@@ -457,17 +525,29 @@ def notify(
     transaction commits (at once outside a transaction), so a rolled-back notification is
     never shown. If the channel layer is unreachable the notification is still saved and a
     warning is logged; clients get it through ``sync`` or their next connect.
+
+    With ``collapse_key`` (at most 100 characters), the vendor's unread notifications with the
+    same key are shown as one item, the newest; the push carries ``collapsed_count``, the
+    number of them with this one (one more query).
     """
     category, context = _validated(category, context)
+    collapse_key = collapsing.validated_key(collapse_key)
     vendor_id = _pk(vendor)
     notification = Notification.objects.create(
-        vendor_id=vendor_id, category=category, message=message, context_data=context
+        vendor_id=vendor_id,
+        category=category,
+        message=message,
+        context_data=context,
+        collapse_key=collapse_key,
     )
     # The vendor's previous id lets a socket notice a push it never got (a full channel).
     previous_id = Notification.objects.newest_ids(vendor_id).filter(id__lt=notification.pk).first()
+    row = _row(notification)
+    if collapse_key:
+        row["collapsed_count"] = collapsing.unread_with_key(vendor_id, collapse_key).count()
     # Serialise once here; every socket of the vendor forwards the same text.
     event = delivery.push_event(
-        payloads.encode(payloads.new_notification_frame(_row(notification))),
+        payloads.encode(payloads.new_notification_frame(row)),
         notification_id=notification.pk,
         previous_id=previous_id,
         category=category,
@@ -484,15 +564,19 @@ def notify_many(
     *,
     category: str | None = None,
     context: Mapping[str, Any] | None = None,
+    collapse_key: str | None = None,
     batch_size: int = 1000,
 ) -> list[Notification]:
     """Create the same notification for many vendors (``None``: every vendor) in bulk.
 
     One ``bulk_create`` per ``batch_size`` vendors and, after commit, one channel-layer message
     to the ``all_notifications`` group that every socket turns into its own vendor's
-    ``new_notification`` frame — not one message per vendor.
+    ``new_notification`` frame — not one message per vendor. With ``collapse_key``, that frame
+    carries the key but no ``collapsed_count`` (it differs by vendor): clients fold it into
+    the item they hold with that key, one more.
     """
     category, context = _validated(category, context)
+    collapse_key = collapsing.validated_key(collapse_key)
     if vendors is None:
         vendor_ids = list(get_vendor_model()._default_manager.values_list("pk", flat=True))
     else:
@@ -506,6 +590,7 @@ def notify_many(
                 message=message,
                 context_data=context,
                 created_at=now,
+                collapse_key=collapse_key,
             )
             for vendor_id in vendor_ids
         ],
