@@ -343,15 +343,19 @@ def test_collapsing_reads_the_partial_collapse_index(vendor: Vendor, other_vendo
 # --- over a socket -------------------------------------------------------------------------
 
 
+async def settled_socket(owner: Any) -> tuple[Any, dict[str, Any]]:
+    """A connected owner socket, done with its connect, and its first frame."""
+    communicator, first = await connect(await database_sync_to_async(access_token_for)(owner))
+    await settle(communicator)
+    return communicator, first
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_pushes_carry_the_count_and_mark_read_tells_the_other_sockets(
     owner: Any, vendor: Vendor, channel_layer: Any
 ) -> None:
-    token = await database_sync_to_async(access_token_for)(owner)
-    socket, first = await connect(token)
-    tab, _ = await connect(token)
-    await settle(socket)
-    await settle(tab)
+    socket, first = await settled_socket(owner)
+    tab, _ = await settled_socket(owner)
     assert first["notifications"] == {}
 
     notify = database_sync_to_async(services.notify)
@@ -365,7 +369,7 @@ async def test_pushes_carry_the_count_and_mark_read_tells_the_other_sockets(
         assert [item["id"] for item in pushed] == [*(n.pk for n in sent), plain.pk]
         assert "collapse_key" not in pushed[-1]
 
-    again, frame = await connect(token)
+    again, frame = await settled_socket(owner)
     assert [(item["id"], item.get("collapsed_count")) for item in items(frame)] == [
         (plain.pk, None),
         (sent[-1].pk, 3),
@@ -404,9 +408,7 @@ async def test_pushes_carry_the_count_and_mark_read_tells_the_other_sockets(
 async def test_a_broadcast_with_a_key_carries_the_key(
     owner: Any, vendor: Vendor, channel_layer: Any
 ) -> None:
-    token = await database_sync_to_async(access_token_for)(owner)
-    socket, _ = await connect(token)
-    await settle(socket)
+    socket, _ = await settled_socket(owner)
 
     await database_sync_to_async(services.notify_many)([vendor], "Sale", collapse_key="sale")
 
