@@ -13,8 +13,8 @@ from typing import Any
 from django.db.models import (
     Case,
     Count,
-    Exists,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -57,14 +57,26 @@ def same_key(**lookups: Any) -> QuerySet[Notification]:
     )
 
 
-#: Rows shown as an item of their own: any row but an unread one with a key that a newer
-#: unread row with the same key stands for. "Newer" is by id, as mark_read's rule is.
-SHOWN = (
-    Q(collapse_key="")
-    | Q(is_read=True)
-    | Q(archived_at__isnull=False)
-    | ~Exists(same_key(id__gt=OuterRef("id")))
-)
+def newest_of_each_key(vendor_id: Any) -> QuerySet[Notification]:
+    """The id of the vendor's newest unread notification of each collapse key."""
+    keyed = Notification.objects.filter(UNREAD_KEYED, vendor_id=vendor_id).order_by()
+    return keyed.values("collapse_key").annotate(newest=Max("id")).values("newest")
+
+
+def shown(vendor_id: Any) -> Q:
+    """The vendor's rows shown as an item of their own: any row but an unread one with a key
+    that a newer unread row with the same key stands for. "Newer" is by id, as mark_read's
+    rule is.
+
+    Not a NOT EXISTS per row: that probes the index once for every row it leaves out, 150 ms
+    on PostgreSQL to step over 20,000 unread ones of one key. The newest id of each key is
+    read once from the partial index (a hashed subplan), and each row is a lookup in it."""
+    return (
+        Q(collapse_key="")
+        | Q(is_read=True)
+        | Q(archived_at__isnull=False)
+        | Q(id__in=newest_of_each_key(vendor_id))
+    )
 
 
 def collapsed_count() -> Case:

@@ -163,7 +163,8 @@ def inbox_state(vendor_id: Any) -> InboxState:
     unread = Notification.objects.for_vendor(vendor_id).unread()
     # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
     # (SQLite refuses it), inside an IN subquery it is.
-    snapshot = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(unread))).order_by()
+    snapshot_ids = _snapshot_ids(vendor_id, unread)
+    snapshot = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
     counts = unread.order_by().values("category")
     newest = Notification.objects.filter(
         pk=Subquery(Notification.objects.newest_ids(vendor_id)[:1])
@@ -203,7 +204,7 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
     rows and the counts per category. One query on the partial unread indexes that reads no
     row's text, so a client that polls for changes (HTTP ETags) costs little."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
-    ids = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(unread))).order_by()
+    ids = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(vendor_id, unread))).order_by()
     no_label = Value(None, output_field=CharField())
     arms = (
         ids.annotate(_vn_label=no_label, _vn_n=F("id")),
@@ -220,10 +221,10 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], dict[str, int]]:
     return frozenset(snapshot), dict(sorted(counts.items()))
 
 
-def _snapshot_ids(unread: Any) -> Any:
+def _snapshot_ids(vendor_id: Any, unread: Any) -> Any:
     """The ids of the unread snapshot's items: the newest UNREAD_LIMIT unread notifications
     a newer one with the same collapse key does not stand for."""
-    shown = unread.filter(collapsing.SHOWN).newest_first()
+    shown = unread.filter(collapsing.shown(vendor_id)).newest_first()
     return shown.values("id")[: app_settings.UNREAD_LIMIT]
 
 
@@ -236,17 +237,17 @@ def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
     """Unread notifications, newest first, at most UNREAD_LIMIT items (collapsed ones as one).
     One query."""
     return list(
-        _items(Notification.objects.for_vendor(vendor_id).unread()).newest_first()[
+        _items(vendor_id, Notification.objects.for_vendor(vendor_id).unread()).newest_first()[
             : app_settings.UNREAD_LIMIT
         ]
     )
 
 
-def _items(rows: Any) -> Any:
-    """``rows`` as items: those a collapsed item stands for left out, ``collapsed_count`` on
-    each collapsed item."""
+def _items(vendor_id: Any, rows: Any) -> Any:
+    """The vendor's ``rows`` as items: those a collapsed item stands for left out,
+    ``collapsed_count`` on each collapsed item."""
     return (
-        rows.filter(collapsing.SHOWN)
+        rows.filter(collapsing.shown(vendor_id))
         .annotate(collapsed_count=collapsing.collapsed_count())
         .values(*payloads.ITEM_FIELDS, "collapsed_count")
     )
@@ -269,7 +270,7 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
         return payloads.load_more_frame(page, False, [])
     # One row more than a page tells whether another page follows.
     rows = list(
-        _items(Notification.objects.for_vendor(vendor_id)).newest_first()[
+        _items(vendor_id, Notification.objects.for_vendor(vendor_id)).newest_first()[
             offset : offset + size + 1
         ]
     )
@@ -302,7 +303,7 @@ def cursor_page(
     if archived is not None:
         rows = rows.filter(archived_at__isnull=not archived)
     # One row more than the page tells whether another page follows.
-    page = list(_items(rows).order_by("-id")[: limit + 1])
+    page = list(_items(vendor_id, rows).order_by("-id")[: limit + 1])
     return payloads.cursor_page_frame(before_id, page[:limit], len(page) > limit)
 
 

@@ -328,7 +328,9 @@ def test_collapsing_reads_the_partial_collapse_index(vendor: Vendor, other_vendo
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Notification._meta.db_table}")
     query = Notification.objects.for_vendor(vendor.pk).unread()
-    rows = query.filter(services.collapsing.SHOWN).annotate(n=services.collapsing.collapsed_count())
+    rows = query.filter(services.collapsing.shown(vendor.pk)).annotate(
+        n=services.collapsing.collapsed_count()
+    )
     sql, params = rows.values("id", "n").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
