@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from django_vendor_notifications import delivery, payloads, services
+from django_vendor_notifications import delivery, payloads, services, signals
 from django_vendor_notifications.collapsing import CollapseKeyError
 from django_vendor_notifications.models import Notification
 from django_vendor_notifications.protocol import MAX_ID
@@ -450,3 +450,22 @@ def test_the_http_api_reads_a_collapsed_item(
         "collapse_key": KEY,
         "updated": 2,
     }
+
+
+@pytest.mark.django_db
+def test_the_read_signal_names_every_notification_a_collapsed_item_read(
+    vendor: Vendor, django_capture_on_commit_callbacks: Any
+) -> None:
+    keyed = add(vendor, 3, key=KEY)
+    heard: list[list[int]] = []
+
+    def receiver(sender: Any, notification_ids: list[int], **kwargs: Any) -> None:
+        heard.append(notification_ids)
+
+    signals.notification_read.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.mark_read(vendor.pk, keyed[-1])
+    finally:
+        signals.notification_read.disconnect(receiver)
+    assert heard == [keyed]
