@@ -98,7 +98,6 @@ def unread_with_key(vendor_id: Any, collapse_key: str) -> QuerySet[Notification]
 def group_of(vendor_id: Any, notification_id: int) -> Q:
     """What mark_read and archive of ``notification_id`` apply to besides it: the vendor's
     unread notifications with its key and a lower id (never one that came after it)."""
-    key = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id).values(
-        "collapse_key"
-    )[:1]
+    mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id).order_by()
+    key = mine.values("collapse_key")[:1]
     return Q(UNREAD_KEYED, vendor_id=vendor_id, id__lt=notification_id, collapse_key=Subquery(key))
