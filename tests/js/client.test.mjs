@@ -738,4 +738,16 @@ describe("collapsed notifications", () => {
     await done;
     assert.equal(client.state.unreadTotal, 1);
   });
+
+  test("markUnread of a read collapsed item counts it once more", async () => {
+    const { client, socket } = await connected([keyed(20, 2, { is_read: true }), keyed(21, 1)]);
+    const done = client.markUnread(20);
+    await until(() => socket.lastSent("mark_unread"), "mark_unread");
+    reply(socket, "mark_unread", { notification_id: 20, status: "success" });
+    await done;
+    // The newer unread item with the key stands for it now.
+    assert.deepEqual(heldIds(client), [21]);
+    assert.equal(collapsedCount(client.state.notifications.get(21)), 2);
+    assert.equal(client.state.unreadTotal, 2);
+  });
 });

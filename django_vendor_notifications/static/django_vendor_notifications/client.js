@@ -727,6 +727,10 @@ export class NotificationClient extends EventTarget {
   _markUnread(id) {
     const item = this._notifications.get(id);
     if (!item || !item.is_read) return false;
+    if (!item.collapse_key) {
+      this._notifications.set(id, { ...item, is_read: false, readed_at: null });
+      return true;
+    }
     // The server makes the one notification unread: as a collapsed item it stands for itself,
     // or folds into (or takes over) the held unread item with its key.
     const { collapsed_count: _stale, ...unread } = item;
