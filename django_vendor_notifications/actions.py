@@ -54,13 +54,15 @@ Action = Callable[[Any, Request], Awaitable[Outcome]]
 
 
 def marked_read(notification_id: int, result: services.MarkReadResult) -> Outcome:
+    # A collapsed item: the key and how many it read, so that clients fold their count.
+    collapsed = payloads.collapse_fields(result.collapse_key, result.updated)
     others = None
     if result.newly_read:
         assert result.unread_total is not None
         others = payloads.notification_read_frame(
-            notification_id, result.unread_total, result.unseen_count
+            notification_id, result.unread_total, result.unseen_count, collapsed
         )
-    return Outcome(payloads.mark_read_frame(notification_id, result.found), others)
+    return Outcome(payloads.mark_read_frame(notification_id, result.found, collapsed), others)
 
 
 def marked_all_read(category: str | None, result: services.MarkAllReadResult) -> Outcome:
@@ -76,7 +78,8 @@ def changed(action: str, notification_id: int, result: services.ChangeResult) ->
     others = None
     if result.unread_counts is not None:
         others = payloads.unread_count_changed_frame(result.unread_counts)
-    reply = payloads.notification_status_frame(action, notification_id, result.found)
+    collapsed = payloads.collapse_fields(result.collapse_key, result.updated)
+    reply = payloads.notification_status_frame(action, notification_id, result.found, collapsed)
     return Outcome(reply, others)
 
 

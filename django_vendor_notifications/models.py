@@ -31,6 +31,23 @@ def unread_condition() -> Q:
     return UNREAD
 
 
+#: Unread and carrying a collapse key: the rows a collapsed item stands for. The condition of
+#: the partial (vendor, collapse_key, id) index, so the collapsing queries can use it.
+UNREAD_KEYED = UNREAD & ~Q(collapse_key="")
+
+
+def unread_keyed_condition() -> Q:
+    """UNREAD_KEYED, and with SNOOZE on also not snoozed: a snoozed notification stands for
+    no collapsed item until it wakes. A superset of the index's condition, so still indexed."""
+    if app_settings.SNOOZE:
+        return UNREAD_KEYED & ~SNOOZED
+    return UNREAD_KEYED
+
+
+#: The longest collapse key notify() accepts.
+COLLAPSE_KEY_MAX_LENGTH = 100
+
+
 def default_category() -> str:
     return app_settings.DEFAULT_CATEGORY
 
@@ -88,6 +105,9 @@ class Notification(models.Model):
     seen_at = models.DateTimeField(null=True, blank=True)
     # SNOOZE: out of the unread snapshot and counts until then; cleared when it wakes.
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Unread notifications of a vendor with the same key are shown as one item (the newest);
+    # "" for none, so a row without a key behaves as before the field existed.
+    collapse_key = models.CharField(max_length=COLLAPSE_KEY_MAX_LENGTH, blank=True, default="")
 
     objects = NotificationQuerySet.as_manager()
 
@@ -118,6 +138,14 @@ class Notification(models.Model):
                 fields=["vendor", "snoozed_until"],
                 condition=SNOOZED,
                 name="vn_vendor_snoozed_idx",
+            ),
+            # Collapsed notifications: is there a newer unread one with the same key, how many
+            # unread share a key, which ones a mark_read of a collapsed item reads. Partial,
+            # so rows without a key (most of them) are not in it at all.
+            models.Index(
+                fields=["vendor", "collapse_key", "id"],
+                condition=UNREAD_KEYED,
+                name="vn_vendor_unread_collapse_idx",
             ),
         ]
 

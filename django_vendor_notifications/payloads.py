@@ -27,6 +27,7 @@ ITEM_FIELDS = (
     "is_read",
     "readed_at",
     "created_at",
+    "collapse_key",
 )
 
 #: The columns SEEN and SNOOZE add to an item, when on.
@@ -92,7 +93,18 @@ def notification_item(row: Mapping[str, Any]) -> Frame:
         item["seen_at"] = iso_datetime(row["seen_at"])
     if app_settings.SNOOZE:
         item["snoozed_until"] = iso_datetime(row["snoozed_until"])
+    if row.get("collapse_key"):
+        # Only on notifications sent with a key: every other item is as the spec has it.
+        item["collapse_key"] = row["collapse_key"]
+        if row.get("collapsed_count") is not None:
+            item["collapsed_count"] = row["collapsed_count"]
     return item
+
+
+def collapse_fields(collapse_key: str, updated: int) -> Frame:
+    """What a change of a collapsed item adds to its frames: the key and how many
+    notifications it changed. Nothing for a notification without a key."""
+    return {"collapse_key": collapse_key, "updated": updated} if collapse_key else {}
 
 
 def group_by_category(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Frame]]:
@@ -225,13 +237,18 @@ def sync_frame(since_id: int, rows: Iterable[Mapping[str, Any]], has_more: bool)
 
 
 def notification_read_frame(
-    notification_id: int, unread_total: int, unseen_count: int | None = None
+    notification_id: int,
+    unread_total: int,
+    unseen_count: int | None = None,
+    collapsed: Mapping[str, Any] | None = None,
 ) -> Frame:
-    """Tells a vendor's other sockets that one of its notifications was read."""
+    """Tells a vendor's other sockets that one of its notifications was read; ``collapsed``
+    (collapse_fields()) when it was a collapsed item."""
     frame: Frame = {
         "action": "notification_read",
         "notification_id": notification_id,
         "unread_total": unread_total,
+        **(collapsed or {}),
     }
     return with_unseen_count(frame, unseen_count)
 
@@ -243,16 +260,22 @@ def with_unseen_count(frame: Frame, unseen_count: int | None) -> Frame:
     return frame
 
 
-def mark_read_frame(notification_id: int, found: bool) -> Frame:
-    return notification_status_frame("mark_read", notification_id, found)
+def mark_read_frame(
+    notification_id: int, found: bool, collapsed: Mapping[str, Any] | None = None
+) -> Frame:
+    return notification_status_frame("mark_read", notification_id, found, collapsed)
 
 
-def notification_status_frame(action: str, notification_id: int, found: bool) -> Frame:
+def notification_status_frame(
+    action: str, notification_id: int, found: bool, collapsed: Mapping[str, Any] | None = None
+) -> Frame:
     """The reply to an action on one notification: success, or not_found for an id that is
-    not the vendor's (the two cases of "not found" are not told apart)."""
+    not the vendor's (the two cases of "not found" are not told apart). ``collapsed``
+    (collapse_fields()) when the action changed a collapsed item."""
     frame: Frame = {"action": action, "notification_id": notification_id}
     if found:
         frame["status"] = "success"
+        frame.update(collapsed or {})
     else:
         frame.update(status="error", error="not_found")
     return frame

@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import CharField, Count, F, IntegerField, Min, Q, Subquery, Value
 from django.utils import timezone
 
-from . import delivery, payloads, preferences, presence, signals
+from . import collapsing, delivery, payloads, preferences, presence, signals
 from .conf import app_settings
 from .models import SNOOZED, Notification, unread_condition
 from .permissions import get_access_policy, get_vendor_model
@@ -209,16 +209,18 @@ def _state_columns() -> tuple[str, ...]:
 
 def inbox_state(vendor_id: Any) -> InboxState:
     """The vendor's newest id (0 for none), unread counts and unread snapshot (newest first,
-    at most UNREAD_LIMIT), in one query: a UNION ALL of three index lookups, so a connect
+    at most UNREAD_LIMIT items), in one query: a UNION ALL of three index lookups, so a connect
     pays one round trip for its newest id, unread_counts() and unread_rows().
 
-    SEEN adds an arm for the unseen count, SNOOZE one for the vendor's next wake: each on its
-    own partial index, still one query."""
+    Unread notifications with the same collapse key are one item of the snapshot (the newest,
+    with its ``collapsed_count``), so they take one place of UNREAD_LIMIT; the counts count
+    notifications. SEEN adds an arm for the unseen count, SNOOZE one for the vendor's next
+    wake: each on its own partial index, still one query."""
     fields = payloads.item_fields()
     unread = Notification.objects.for_vendor(vendor_id).unread()
     # The snapshot arm picks its rows by id: a LIMIT inside a union arm is not portable
     # (SQLite refuses it), inside an IN subquery it is.
-    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
+    snapshot_ids = _snapshot_ids(vendor_id, unread)
     snapshot = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
     counts = unread.order_by().values("category")
     newest = Notification.objects.filter(
@@ -227,8 +229,11 @@ def inbox_state(vendor_id: Any) -> InboxState:
     null_item = {name: Value(None, output_field=CharField()) for name in fields}
     no_count = Value(None, output_field=IntegerField())
     arms = [
-        # The first arm's columns decide how values are read back (JSON, datetimes).
-        _state_arm(snapshot, "item", {name: F(name) for name in fields}, no_count),
+        # The first arm's columns decide how values are read back (JSON, datetimes). Its count
+        # column is the item's collapsed_count.
+        _state_arm(
+            snapshot, "item", {name: F(name) for name in fields}, collapsing.collapsed_count()
+        ),
         _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
         _state_arm(newest, "newest", {**null_item, "id": F("id")}, no_count),
     ]
@@ -248,7 +253,7 @@ def inbox_state(vendor_id: Any) -> InboxState:
         row = dict(zip(fields, values[: len(fields)], strict=True))
         kind, n = values[-2:]
         if kind == "item":
-            rows.append(row)
+            rows.append({**row, "collapsed_count": n})
         elif kind == "count":
             unread_counts[row["category"]] = n
         elif kind == "unseen":
@@ -268,8 +273,7 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], payloads.UnreadCount
     partial unread indexes that reads no row's text, so a client that polls for changes (HTTP
     ETags) costs little."""
     unread = Notification.objects.for_vendor(vendor_id).unread()
-    snapshot_ids = unread.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
-    ids = Notification.objects.filter(pk__in=Subquery(snapshot_ids)).order_by()
+    ids = Notification.objects.filter(pk__in=Subquery(_snapshot_ids(vendor_id, unread))).order_by()
     no_label = Value(None, output_field=CharField())
     arms = [
         ids.annotate(_vn_kind=Value("id"), _vn_label=no_label, _vn_n=F("id")),
@@ -297,6 +301,13 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], payloads.UnreadCount
     return frozenset(snapshot), payloads.UnreadCounts(counts, unseen)
 
 
+def _snapshot_ids(vendor_id: Any, unread: Any) -> Any:
+    """The ids of the unread snapshot's items: the newest UNREAD_LIMIT unread notifications
+    a newer one with the same collapse key does not stand for."""
+    shown = unread.filter(collapsing.shown(vendor_id)).newest_first()
+    return shown.values("id")[: app_settings.UNREAD_LIMIT]
+
+
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
     names = _state_columns()
     columns = dict(zip(names, (*item.values(), Value(kind), count), strict=True))
@@ -304,12 +315,22 @@ def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
 
 
 def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
-    """Unread notifications, newest first, at most UNREAD_LIMIT. One query."""
+    """Unread notifications, newest first, at most UNREAD_LIMIT items (collapsed ones as one).
+    One query."""
     return list(
-        Notification.objects.for_vendor(vendor_id)
-        .unread()
-        .newest_first()
-        .values(*payloads.item_fields())[: app_settings.UNREAD_LIMIT]
+        _items(vendor_id, Notification.objects.for_vendor(vendor_id).unread()).newest_first()[
+            : app_settings.UNREAD_LIMIT
+        ]
+    )
+
+
+def _items(vendor_id: Any, rows: Any) -> Any:
+    """The vendor's ``rows`` as items: those a collapsed item stands for left out,
+    ``collapsed_count`` on each collapsed item."""
+    return (
+        rows.filter(collapsing.shown(vendor_id))
+        .annotate(collapsed_count=collapsing.collapsed_count())
+        .values(*payloads.item_fields(), "collapsed_count")
     )
 
 
@@ -330,9 +351,9 @@ def notifications_page(vendor_id: Any, page: int) -> payloads.Frame:
         return payloads.load_more_frame(page, False, [])
     # One row more than a page tells whether another page follows.
     rows = list(
-        Notification.objects.for_vendor(vendor_id)
-        .newest_first()
-        .values(*payloads.item_fields())[offset : offset + size + 1]
+        _items(vendor_id, Notification.objects.for_vendor(vendor_id)).newest_first()[
+            offset : offset + size + 1
+        ]
     )
     return payloads.load_more_frame(page, len(rows) > size, rows[:size])
 
@@ -363,7 +384,7 @@ def cursor_page(
     if archived is not None:
         rows = rows.filter(archived_at__isnull=not archived)
     # One row more than the page tells whether another page follows.
-    page = list(rows.order_by("-id").values(*payloads.item_fields())[: limit + 1])
+    page = list(_items(vendor_id, rows).order_by("-id")[: limit + 1])
     return payloads.cursor_page_frame(before_id, page[:limit], len(page) > limit)
 
 
@@ -389,38 +410,69 @@ def sync(vendor_id: Any, since_id: int) -> payloads.Frame:
 @dataclass(frozen=True)
 class MarkReadResult:
     found: bool
-    #: True when this call changed the notification from unread to read.
+    #: True when this call changed a notification from unread to read.
     newly_read: bool = False
     #: The vendor's unread count after the change (set when newly_read).
     unread_total: int | None = None
     #: SEEN on: the vendor's unseen count after the change (set when newly_read).
     unseen_count: int | None = None
+    #: The notification's collapse key ("" for none).
+    collapse_key: str = ""
+    #: How many notifications this call read (more than one for a collapsed item).
+    updated: int = 0
 
 
 def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
     """Mark one of the vendor's notifications read. Two queries whatever the outcome.
 
+    With a collapse key, also the vendor's other unread notifications with that key and a
+    lower id: all that the collapsed item stands for, but none that came after it.
+
     Idempotent: marking a read notification again succeeds and keeps the first ``readed_at``.
     A notification of another vendor is reported as not found and left untouched.
     """
     mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
-    newly_read = (
-        mine.filter(is_read=False).update(
-            is_read=True, is_recent_notification=False, readed_at=timezone.now()
+    now = timezone.now()
+    updated = Notification.objects.filter(
+        Q(pk=notification_id, vendor_id=vendor_id, is_read=False)
+        | collapsing.group_of(vendor_id, notification_id)
+    ).update(is_read=True, is_recent_notification=False, readed_at=now)
+    # The notification's key and the vendor's unread count afterwards (SEEN on: and its
+    # unseen count), in one query.
+    totals = {"_vn_total": _unread_total(vendor_id)}
+    if app_settings.SEEN:
+        totals["_vn_unseen"] = _unread_total(vendor_id, unseen=True)
+    after = mine.annotate(**totals).values_list("collapse_key", *totals).first()
+    if after is None:
+        return MarkReadResult(found=False)
+    collapse_key, total, *unseen = after
+    if not updated:
+        return MarkReadResult(found=True, collapse_key=collapse_key)
+    ids = [notification_id]
+    if collapse_key and updated > 1 and signals.notification_read.has_listeners(Notification):
+        ids = list(
+            Notification.objects.filter(
+                vendor_id=vendor_id, collapse_key=collapse_key, readed_at=now, is_read=True
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
         )
-        == 1
+    delivery.after_commit(partial(signals.send_read, vendor_id, ids))
+    return MarkReadResult(
+        found=True,
+        newly_read=True,
+        unread_total=total or 0,
+        unseen_count=(unseen[0] or 0) if unseen else None,
+        collapse_key=collapse_key,
+        updated=updated,
     )
-    if newly_read:
-        delivery.after_commit(partial(signals.send_read, vendor_id, [notification_id]))
-        unread = Notification.objects.for_vendor(vendor_id).unread()
-        if not app_settings.SEEN:
-            return MarkReadResult(found=True, newly_read=True, unread_total=unread.count())
-        # The unseen count in the same query: the unread rows not seen yet.
-        totals = unread.aggregate(
-            total=Count("id"), unseen=Count("id", filter=Q(seen_at__isnull=True))
-        )
-        return MarkReadResult(True, True, totals["total"], totals["unseen"])
-    return MarkReadResult(found=mine.exists())
+
+
+def _unread_total(vendor_id: Any, unseen: bool = False) -> Subquery:
+    """The vendor's unread count (with ``unseen``, its unseen count), as a subquery (NULL for
+    none)."""
+    unread = _unseen(vendor_id) if unseen else Notification.objects.for_vendor(vendor_id).unread()
+    return Subquery(unread.order_by().values("vendor_id").annotate(n=Count("id")).values("n"))
 
 
 @dataclass(frozen=True)
@@ -461,6 +513,10 @@ class ChangeResult:
     found: bool
     #: The vendor's unread counts after the change, when the change moved them; else None.
     unread_counts: dict[str, int] | None = None
+    #: The notification's collapse key when the change applied to a collapsed item.
+    collapse_key: str = ""
+    #: How many notifications the change applied to.
+    updated: int = 0
 
 
 def mark_unread(vendor_id: Any, notification_id: int) -> ChangeResult:
@@ -493,20 +549,26 @@ def unarchive(vendor_id: Any, notification_id: int) -> ChangeResult:
 def _set_archived(vendor_id: Any, notification_id: int, *, archived: bool) -> ChangeResult:
     # At most three queries: the row, the UPDATE, and the counts when they moved.
     mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
-    row = mine.values("is_read", "archived_at").first()
+    row = mine.values("is_read", "archived_at", "collapse_key").first()
     if row is None:
         return ChangeResult(found=False)
     if (row["archived_at"] is not None) is archived:
         return ChangeResult(found=True)
-    changed = (
-        mine.filter(archived_at__isnull=archived).update(
-            archived_at=timezone.now() if archived else None
-        )
-        == 1
-    )
+    # Archiving an unread collapsed item archives all it stands for (none newer than it);
+    # unarchive brings back the one notification.
+    collapse_key = row["collapse_key"] if archived and not row["is_read"] else ""
+    rows = mine.filter(archived_at__isnull=archived)
+    if collapse_key:
+        rows = collapsing.unread_with_key(vendor_id, collapse_key).filter(id__lte=notification_id)
+    changed = rows.update(archived_at=timezone.now() if archived else None)
     if changed and not row["is_read"]:
-        return ChangeResult(found=True, unread_counts=unread_counts(vendor_id))
-    return ChangeResult(found=True)
+        return ChangeResult(
+            found=True,
+            unread_counts=unread_counts(vendor_id),
+            collapse_key=collapse_key,
+            updated=changed,
+        )
+    return ChangeResult(found=True, updated=changed)
 
 
 # --- seen and snoozed (SEEN, SNOOZE) ----------------------------------------------------
@@ -697,6 +759,7 @@ def notify(
     *,
     category: str | None = None,
     context: Mapping[str, Any] | None = None,
+    collapse_key: str | None = None,
 ) -> Notification:
     """Create a notification for ``vendor`` and push it to the vendor's open sockets.
 
@@ -704,17 +767,29 @@ def notify(
     transaction commits (at once outside a transaction), so a rolled-back notification is
     never shown. If the channel layer is unreachable the notification is still saved and a
     warning is logged; clients get it through ``sync`` or their next connect.
+
+    With ``collapse_key`` (at most 100 characters), the vendor's unread notifications with the
+    same key are shown as one item, the newest; the push carries ``collapsed_count``, the
+    number of them with this one (one more query).
     """
     category, context = _validated(category, context)
+    collapse_key = collapsing.validated_key(collapse_key)
     vendor_id = _pk(vendor)
     notification = Notification.objects.create(
-        vendor_id=vendor_id, category=category, message=message, context_data=context
+        vendor_id=vendor_id,
+        category=category,
+        message=message,
+        context_data=context,
+        collapse_key=collapse_key,
     )
     # The vendor's previous id lets a socket notice a push it never got (a full channel).
     previous_id = Notification.objects.newest_ids(vendor_id).filter(id__lt=notification.pk).first()
+    row = _row(notification)
+    if collapse_key:
+        row["collapsed_count"] = collapsing.unread_with_key(vendor_id, collapse_key).count()
     # Serialise once here; every socket of the vendor forwards the same text.
     event = delivery.push_event(
-        payloads.encode(payloads.new_notification_frame(_row(notification))),
+        payloads.encode(payloads.new_notification_frame(row)),
         notification_id=notification.pk,
         previous_id=previous_id,
         category=category,
@@ -731,15 +806,19 @@ def notify_many(
     *,
     category: str | None = None,
     context: Mapping[str, Any] | None = None,
+    collapse_key: str | None = None,
     batch_size: int = 1000,
 ) -> list[Notification]:
     """Create the same notification for many vendors (``None``: every vendor) in bulk.
 
     One ``bulk_create`` per ``batch_size`` vendors and, after commit, one channel-layer message
     to the ``all_notifications`` group that every socket turns into its own vendor's
-    ``new_notification`` frame — not one message per vendor.
+    ``new_notification`` frame — not one message per vendor. With ``collapse_key``, that frame
+    carries the key but no ``collapsed_count`` (it differs by vendor): clients fold it into
+    the item they hold with that key, one more.
     """
     category, context = _validated(category, context)
+    collapse_key = collapsing.validated_key(collapse_key)
     if vendors is None:
         vendor_ids = list(get_vendor_model()._default_manager.values_list("pk", flat=True))
     else:
@@ -753,6 +832,7 @@ def notify_many(
                 message=message,
                 context_data=context,
                 created_at=now,
+                collapse_key=collapse_key,
             )
             for vendor_id in vendor_ids
         ],

@@ -103,3 +103,12 @@ def test_disallowed_category(vendor: Vendor) -> None:
 def test_missing_required_arguments(vendor: Vendor) -> None:
     with pytest.raises(CommandError, match="--message"):
         send("--vendor", str(vendor.pk))
+
+
+def test_collapse_key(vendor: Vendor) -> None:
+    for _ in range(2):
+        send("--vendor", str(vendor.pk), "--message", "Order", "--collapse-key", "new-order")
+    assert list(Notification.objects.values_list("collapse_key", flat=True)) == ["new-order"] * 2
+    with pytest.raises(CommandError, match="collapse_key"):
+        send("--vendor", str(vendor.pk), "--message", "x", "--collapse-key", "k" * 101)
+    assert Notification.objects.count() == 2

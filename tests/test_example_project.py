@@ -481,6 +481,9 @@ async def test_demo_notify_arrives_live(server: DemoServer) -> None:
     assert notification["vendor"] == server.owner_vendor
     assert notification["message"] == created["message"]
     assert notification["is_read"] is False
+    # The demo collapses new orders: the page shows "12 new orders".
+    assert notification["collapse_key"] == "new-order"
+    assert notification["collapsed_count"] >= 1
 
 
 async def test_staff_whose_role_allows_it_reads_the_owners_vendor(server: DemoServer) -> None:

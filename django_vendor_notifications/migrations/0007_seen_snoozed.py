@@ -9,7 +9,7 @@ UNREAD = models.Q(("archived_at__isnull", True), ("is_read", False))
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_vendor_notifications", "0005_digests"),
+        ("django_vendor_notifications", "0006_collapse_key"),
     ]
 
     operations = [

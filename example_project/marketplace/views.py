@@ -31,6 +31,9 @@ DEMO_MESSAGES = {
     "Payment Notifications": "Payment received for order #{number}.",
     "General Notifications": "Your shop page was viewed {number} times today.",
 }
+#: Demo notifications of these categories are collapsed: a vendor's unread new orders show as
+#: one item, "12 new orders" on the page (docs/collapsed-notifications.md).
+DEMO_COLLAPSE_KEYS = {"Order Notifications": "new-order"}
 MAX_MESSAGE_LENGTH = 500
 
 
@@ -87,6 +90,7 @@ class DemoNotifyView(APIView):
                     message,
                     category=category,
                     context={"demo": True, "number": number},
+                    collapse_key=DEMO_COLLAPSE_KEYS.get(category),
                 )
         except ValueError as exc:  # a category outside VENDOR_NOTIFICATIONS["CATEGORIES"]
             return bad_request(str(exc))

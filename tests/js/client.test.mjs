@@ -7,6 +7,7 @@ import {
   NotificationClient,
   RequestError,
   backoffDelay,
+  collapsedCount,
   decodeJwtPayload,
 } from "../../django_vendor_notifications/static/django_vendor_notifications/client.js";
 
@@ -729,5 +730,109 @@ describe("seen and snoozed", () => {
     assert.deepEqual(socket.lastSent("unsnooze").notification_id, 9);
     reply(socket, "unsnooze", { notification_id: 9, status: "success" });
     assert.equal((await done).status, "success");
+  });
+});
+
+describe("collapsed notifications", () => {
+  const KEY = "new-order";
+  const keyed = (id, count, extra = {}) =>
+    item(id, "Order Notifications", { collapse_key: KEY, collapsed_count: count, ...extra });
+  const heldIds = (client) => [...client.state.notifications.keys()].sort((a, b) => a - b);
+
+  test("a push with a key replaces the held item with that key and takes its count", async () => {
+    const { client, socket } = await connected([keyed(1, 1), item(2, "General Notifications")]);
+    const notifications = collect(client, "notification");
+    for (const [id, count] of [[3, 2], [4, 3]]) {
+      socket.push({ action: "new_notification", notification: keyed(id, count) });
+    }
+    assert.deepEqual(heldIds(client), [2, 4]);
+    assert.equal(collapsedCount(client.state.notifications.get(4)), 3);
+    assert.deepEqual(notifications.map((event) => event.notification.id), [3, 4]);
+    // Counts count notifications, not items.
+    assert.equal(client.state.unreadTotal, 4);
+    assert.deepEqual(client.state.unreadCounts, {
+      "General Notifications": 1,
+      "Order Notifications": 3,
+    });
+    // A duplicate or an older one is already accounted for.
+    socket.push({ action: "new_notification", notification: keyed(3, 2) });
+    assert.deepEqual(heldIds(client), [2, 4]);
+  });
+
+  test("an item with a key but no count (sync, a broadcast) counts one more", async () => {
+    const { client, socket } = await connected([keyed(5, 2)]);
+    const synced = item(6, "Order Notifications", { collapse_key: KEY });
+    socket.push({ action: "sync", since_id: 5, notifications: [synced], has_more: false });
+    assert.deepEqual(heldIds(client), [6]);
+    assert.equal(client.state.notifications.get(6).collapsed_count, 3);
+    assert.equal(client.state.unreadTotal, 3);
+  });
+
+  test("collapsedCount is 1 for items without a key and for read ones", () => {
+    assert.equal(collapsedCount(item(1)), 1);
+    assert.equal(collapsedCount(keyed(1, 5, { is_read: true })), 1);
+    assert.equal(collapsedCount(keyed(1, 5)), 5);
+  });
+
+  test("a snapshot's collapsed item stands for the held ones with its key", async () => {
+    const { client, socket } = await connected([keyed(1, 1)]);
+    const reads = collect(client, "read");
+    socket.push({ ...snapshot([keyed(3, 3)]), unread_total: 3 });
+    assert.deepEqual(heldIds(client), [3]);
+    assert.deepEqual(reads, []);
+    assert.equal(client.state.unreadTotal, 3);
+  });
+
+  test("notification_read of a collapsed item reads it; a newer one stands for fewer", async () => {
+    const { client, socket } = await connected([keyed(9, 4)]);
+    socket.push({
+      action: "notification_read",
+      notification_id: 9,
+      unread_total: 0,
+      collapse_key: KEY,
+      updated: 4,
+    });
+    assert.equal(client.state.notifications.get(9).is_read, true);
+    assert.equal(client.state.unreadTotal, 0);
+
+    socket.push({ action: "new_notification", notification: keyed(10, 1) });
+    socket.push({ action: "new_notification", notification: keyed(11, 2) });
+    // Another tab read id 10 (it had not seen 11): 11 now stands for itself only.
+    socket.push({
+      action: "notification_read",
+      notification_id: 10,
+      unread_total: 1,
+      collapse_key: KEY,
+      updated: 1,
+    });
+    assert.equal(collapsedCount(client.state.notifications.get(11)), 1);
+    assert.equal(client.state.unreadTotal, 1);
+  });
+
+  test("markRead of a collapsed item: the reply's count reaches the badge", async () => {
+    const { client, socket } = await connected([keyed(7, 12), item(8)]);
+    assert.equal(client.state.unreadTotal, 13);
+    const done = client.markRead(7);
+    await until(() => socket.lastSent("mark_read"), "mark_read");
+    reply(socket, "mark_read", {
+      notification_id: 7,
+      status: "success",
+      collapse_key: KEY,
+      updated: 12,
+    });
+    await done;
+    assert.equal(client.state.unreadTotal, 1);
+  });
+
+  test("markUnread of a read collapsed item counts it once more", async () => {
+    const { client, socket } = await connected([keyed(20, 2, { is_read: true }), keyed(21, 1)]);
+    const done = client.markUnread(20);
+    await until(() => socket.lastSent("mark_unread"), "mark_unread");
+    reply(socket, "mark_unread", { notification_id: 20, status: "success" });
+    await done;
+    // The newer unread item with the key stands for it now.
+    assert.deepEqual(heldIds(client), [21]);
+    assert.equal(collapsedCount(client.state.notifications.get(21)), 2);
+    assert.equal(client.state.unreadTotal, 2);
   });
 });

@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--message", required=True, help="Text of the notification.")
         parser.add_argument("--category", default=None, help="Category label.")
         parser.add_argument("--context", default=None, help="A JSON object for context_data.")
+        parser.add_argument(
+            "--collapse-key",
+            default=None,
+            help="Show the vendor's unread notifications with this key as one item.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         context = None
@@ -48,7 +53,11 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 notification = notify(
-                    vendor, options["message"], category=options["category"], context=context
+                    vendor,
+                    options["message"],
+                    category=options["category"],
+                    context=context,
+                    collapse_key=options["collapse_key"],
                 )
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc

@@ -27,7 +27,21 @@ export interface NotificationItem {
   seen_at?: string | null;
   /** ISO 8601 with the offset, or null when not snoozed (SNOOZE on). */
   snoozed_until?: string | null;
+  /** Only on a notification sent with a collapse key: the vendor's unread ones with the same
+   * key are one item, the newest. See docs/collapsed-notifications.md. */
+  collapse_key?: string;
+  /** On an unread collapsed item: how many unread notifications it stands for, itself
+   * included. Read it with collapsedCount(item), which is 1 for any other item. */
+  collapsed_count?: number;
   [key: string]: unknown;
+}
+
+/** What a change of a collapsed item adds to mark_read, archive and notification_read. */
+export interface CollapsedChange {
+  /** The collapsed item's key. */
+  collapse_key?: string;
+  /** How many notifications the change applied to. */
+  updated?: number;
 }
 
 /** Items keyed by category label, newest first within each list. */
@@ -55,7 +69,7 @@ export interface NewNotificationFrame extends FrameBase {
 }
 
 /** Pushed to a vendor's other sockets when one of them marks a notification read. */
-export interface NotificationReadFrame extends FrameBase {
+export interface NotificationReadFrame extends FrameBase, CollapsedChange {
   action: "notification_read";
   notification_id: number;
   unread_total: number;
@@ -92,7 +106,7 @@ export interface StatusReplyFrame<A extends string> extends FrameBase {
   error?: string;
 }
 
-export interface MarkReadFrame extends StatusReplyFrame<"mark_read"> {
+export interface MarkReadFrame extends StatusReplyFrame<"mark_read">, CollapsedChange {
   notification_id: number;
 }
 
@@ -116,7 +130,9 @@ export interface MarkUnreadFrame extends StatusReplyFrame<"mark_unread"> {
 }
 
 /** Needs a server that supports it (archive). */
-export interface ArchiveFrame extends StatusReplyFrame<"archive" | "unarchive"> {
+export interface ArchiveFrame
+  extends StatusReplyFrame<"archive" | "unarchive">,
+    CollapsedChange {
   notification_id: number;
 }
 
@@ -484,4 +500,8 @@ export declare function backoffDelay(
 ): number;
 
 /** The JWT's payload, decoded WITHOUT verifying the signature; null when unreadable. */
+/** How many unread notifications `item` stands for: its collapsed_count when it is an unread
+ * collapsed item, else 1. */
+export declare function collapsedCount(item: NotificationItem): number;
+
 export declare function decodeJwtPayload(token: string): Record<string, unknown> | null;

@@ -59,6 +59,17 @@ export class RequestError extends Error {
 }
 
 /**
+ * How many unread notifications `item` stands for: its `collapsed_count` when it is an unread
+ * collapsed item (docs/collapsed-notifications.md), else 1.
+ */
+export function collapsedCount(item) {
+  if (!item || item.is_read || !item.collapse_key) return 1;
+  return typeof item.collapsed_count === "number" && item.collapsed_count > 0
+    ? item.collapsed_count
+    : 1;
+}
+
+/**
  * The delay before reconnect attempt number `attempt` (0 for the first): full jitter, a random
  * value from 0 up to min(max, initial * factor ** attempt).
  */
@@ -148,8 +159,10 @@ export class NotificationClient extends EventTarget {
     let held = 0;
     for (const item of items) {
       if (item.is_read) continue;
-      held += 1;
-      unreadCounts[item.category] = (unreadCounts[item.category] || 0) + 1;
+      // A collapsed item counts as the notifications it stands for: counts stay exact.
+      const count = collapsedCount(item);
+      held += count;
+      unreadCounts[item.category] = (unreadCounts[item.category] || 0) + count;
     }
     return {
       status: this.status,
@@ -519,7 +532,10 @@ export class NotificationClient extends EventTarget {
       case "load_more":
         return this._applyPage(frame);
       case "mark_read":
-        return frame.status === "success" && this._markRead(frame.notification_id, "local");
+        return (
+          frame.status === "success" &&
+          (this._readCollapsed(frame, "local") || this._markRead(frame.notification_id, "local"))
+        );
       case "notification_read":
         return this._applyNotificationRead(frame);
       case "mark_all_read":
@@ -552,16 +568,24 @@ export class NotificationClient extends EventTarget {
     // oldest (or any, when it is empty) that it lacks was read somewhere else meanwhile.
     const ids = new Set(items.map((item) => item.id));
     const oldest = items.length ? Math.min(...ids) : Infinity;
+    // A collapsed item of the snapshot stands for the held unread ones with its key up to it.
+    const newestByKey = new Map();
+    for (const item of items) {
+      const key = item.collapse_key;
+      if (key) newestByKey.set(key, Math.max(newestByKey.get(key) ?? 0, item.id));
+    }
     for (const item of this._notifications.values()) {
-      if (!item.is_read && !ids.has(item.id) && (items.length === 0 || item.id > oldest)) {
-        this._markRead(item.id, "snapshot");
-      }
+      if (item.is_read || ids.has(item.id)) continue;
+      if (item.collapse_key && newestByKey.get(item.collapse_key) > item.id) continue;
+      if (items.length === 0 || item.id > oldest) this._markRead(item.id, "snapshot");
     }
     this._hidden = { total: 0, byCategory: {} };
     for (const item of items) {
       const isNew = !this._notifications.has(item.id);
-      this._put(item);
-      if (!first && isNew && item.id > previousNewest) this._emitNotification(item, "snapshot");
+      const stored = this._put(item);
+      if (stored && !first && isNew && item.id > previousNewest) {
+        this._emitNotification(item, "snapshot");
+      }
     }
     this._applyCounts(frame);
     this._snapshots += 1;
@@ -592,9 +616,8 @@ export class NotificationClient extends EventTarget {
     const items = Object.values(frame.notifications || {}).flat();
     for (const item of items) {
       const hidden = !this._notifications.has(item.id) && !item.is_read;
-      this._put(item);
       // An unread one the snapshot left out: it was counted as hidden until now.
-      if (hidden) this._unhide(item.category);
+      if (this._put(item) && hidden) this._unhide(item.category, collapsedCount(item));
     }
     if (typeof frame.page === "number") this._page = Math.max(this._page, frame.page);
     if (items.length) {
@@ -634,7 +657,8 @@ export class NotificationClient extends EventTarget {
   }
 
   _applyNotificationRead(frame) {
-    const changed = this._markRead(frame.notification_id, "remote");
+    const changed =
+      this._readCollapsed(frame, "remote") || this._markRead(frame.notification_id, "remote");
     if (typeof frame.unread_total === "number") this._setHiddenTotal(frame.unread_total);
     return changed || typeof frame.unread_total === "number";
   }
@@ -692,18 +716,62 @@ export class NotificationClient extends EventTarget {
       this._put(item);
       return true;
     }
-    this._put(item);
+    if (!this._put(item)) return false;
     this._emitNotification(item, source);
     return true;
   }
 
+  /** Hold `item` (merged into what is held with its id); false when a newer collapsed item
+   * held stands for it already. */
   _put(item) {
-    if (!item || typeof item.id !== "number") return;
+    if (!item || typeof item.id !== "number") return false;
     const held = this._notifications.get(item.id);
     const wasUnread = held && !held.is_read;
-    this._notifications.set(item.id, { ...held, ...item });
-    if (wasUnread && item.is_read) this._emit("read", { id: item.id, source: "server" });
+    const merged = held ? { ...held, ...item } : this._fold(item);
     if (item.id > this._newestId) this._newestId = item.id;
+    if (merged === null) return false;
+    this._notifications.set(item.id, merged);
+    if (wasUnread && item.is_read) this._emit("read", { id: item.id, source: "server" });
+    return true;
+  }
+
+  /**
+   * A new unread item with a collapse key takes the place of the held unread item with that
+   * key: it carries the group's collapsed_count, or (a sync item, a broadcast) one more than
+   * the held one. Null when the held one is newer: it stands for this one already.
+   */
+  _fold(item) {
+    if (item.is_read || !item.collapse_key) return item;
+    for (const other of this._notifications.values()) {
+      if (other.is_read || other.collapse_key !== item.collapse_key || other.id === item.id) {
+        continue;
+      }
+      if (other.id > item.id) return null;
+      this._notifications.delete(other.id);
+      if (typeof item.collapsed_count === "number") return item;
+      return { ...item, collapsed_count: collapsedCount(other) + 1 };
+    }
+    return item;
+  }
+
+  /**
+   * mark_read of a collapsed item (a reply or notification_read with collapse_key): every held
+   * unread item with its key up to its id is read; a newer one stands for `updated` fewer.
+   */
+  _readCollapsed(frame, source) {
+    if (!frame.collapse_key) return false;
+    let changed = false;
+    for (const item of [...this._notifications.values()]) {
+      if (item.is_read || item.collapse_key !== frame.collapse_key) continue;
+      if (item.id <= frame.notification_id) {
+        changed = this._markRead(item.id, source) || changed;
+      } else if (typeof frame.updated === "number" && frame.updated > 0) {
+        const left = Math.max(1, collapsedCount(item) - frame.updated);
+        this._notifications.set(item.id, { ...item, collapsed_count: left });
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   _markRead(id, source) {
@@ -717,7 +785,25 @@ export class NotificationClient extends EventTarget {
   _markUnread(id) {
     const item = this._notifications.get(id);
     if (!item || !item.is_read) return false;
-    this._notifications.set(id, { ...item, is_read: false, readed_at: null });
+    if (!item.collapse_key) {
+      this._notifications.set(id, { ...item, is_read: false, readed_at: null });
+      return true;
+    }
+    // The server makes the one notification unread: as a collapsed item it stands for itself,
+    // or folds into (or takes over) the held unread item with its key.
+    const { collapsed_count: _stale, ...unread } = item;
+    this._notifications.delete(id);
+    const folded = this._fold({ ...unread, is_read: false, readed_at: null });
+    if (folded === null) {
+      for (const other of this._notifications.values()) {
+        if (!other.is_read && other.collapse_key === item.collapse_key) {
+          const count = collapsedCount(other) + 1;
+          this._notifications.set(other.id, { ...other, collapsed_count: count });
+        }
+      }
+    } else {
+      this._notifications.set(id, folded);
+    }
     return true;
   }
 
@@ -729,8 +815,9 @@ export class NotificationClient extends EventTarget {
     const counts = { total: 0, byCategory: {} };
     for (const item of this._notifications.values()) {
       if (item.is_read) continue;
-      counts.total += 1;
-      counts.byCategory[item.category] = (counts.byCategory[item.category] || 0) + 1;
+      const count = collapsedCount(item);
+      counts.total += count;
+      counts.byCategory[item.category] = (counts.byCategory[item.category] || 0) + count;
     }
     return counts;
   }
@@ -739,9 +826,11 @@ export class NotificationClient extends EventTarget {
     this._hidden.total = Math.max(0, serverTotal - this._heldUnread().total);
   }
 
-  _unhide(category) {
-    if (this._hidden.total > 0) this._hidden.total -= 1;
-    if (this._hidden.byCategory[category] > 0) this._hidden.byCategory[category] -= 1;
+  _unhide(category, count = 1) {
+    this._hidden.total = Math.max(0, this._hidden.total - count);
+    if (this._hidden.byCategory[category] > 0) {
+      this._hidden.byCategory[category] = Math.max(0, this._hidden.byCategory[category] - count);
+    }
   }
 
   // --- events --------------------------------------------------------------------------

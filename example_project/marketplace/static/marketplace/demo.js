@@ -1,7 +1,7 @@
 // The demo page: log in for a JWT, let the app's browser client (client.js) keep the socket
 // and the state, and render that state. No build step. Text from the server is set with
 // textContent, never as HTML.
-import { NotificationClient } from "django-vendor-notifications/client";
+import { NotificationClient, collapsedCount } from "django-vendor-notifications/client";
 
 const config = JSON.parse(document.getElementById("demo-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -233,12 +233,22 @@ function renderCategory(label, state, canMarkAll) {
   return section;
 }
 
+/** How a collapsed item reads, by its collapse_key (the demo endpoint's keys). */
+const COLLAPSED_LABELS = { "new-order": (count) => `${count} new orders` };
+
+function messageOf(item) {
+  const count = collapsedCount(item);
+  if (count === 1) return item.message;
+  const label = COLLAPSED_LABELS[item.collapse_key];
+  return label ? `${label(count)} · latest: ${item.message}` : `${count} × ${item.message}`;
+}
+
 function renderItem(item) {
   const row = element("li", `item ${item.is_read ? "read" : "unread"}`);
   row.dataset.id = item.id;
   if (fresh.has(item.id)) row.classList.add("fresh");
   const text = element("div", "text");
-  text.append(element("div", "message", item.message));
+  text.append(element("div", "message", messageOf(item)));
   const readAt = item.is_read ? ` · read ${item.readed_at || "just now"}` : "";
   text.append(element("div", "meta", `#${item.id} · ${item.created_at}${readAt}`));
   row.append(text);
