@@ -469,3 +469,63 @@ def test_the_read_signal_names_every_notification_a_collapsed_item_read(
     finally:
         signals.notification_read.disconnect(receiver)
     assert heard == [keyed]
+
+
+# --- with SEEN and SNOOZE on ---------------------------------------------------------------
+
+
+def snooze_ahead(vendor: Vendor, notification_id: int) -> None:
+    until = services.snooze_until(
+        (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).isoformat()
+    )
+    assert services.snooze(vendor.pk, notification_id, until).found
+
+
+@pytest.mark.django_db
+def test_a_snoozed_notification_stands_for_no_collapsed_item_until_it_wakes(
+    vendor: Vendor,
+) -> None:
+    ids = add(vendor, 3, key=KEY)
+    with vendor_settings(SNOOZE=True):
+        snooze_ahead(vendor, ids[-1])
+        (shown,) = items(snapshot(vendor))
+        # The newest awake one of the key shows the group, counting only the awake ones.
+        assert (shown["id"], shown["collapsed_count"]) == (ids[1], 2)
+        assert services.unread_counts(vendor.pk) == {ORDERS: 2}
+        # History shows the snoozed one on its own, and the group once.
+        page = services.notifications_page(vendor.pk, 1)
+        assert [(i["id"], i.get("collapsed_count")) for i in items(page)] == [
+            (ids[2], None),
+            (ids[1], 2),
+        ]
+        # mark_read of the item reads what it stands for, not the snoozed one.
+        result = services.mark_read(vendor.pk, ids[1])
+        assert (result.updated, result.unread_total) == (2, 0)
+        assert not Notification.objects.get(pk=ids[2]).is_read
+
+        woken = services.unsnooze(vendor.pk, ids[2])
+        assert woken[0] and woken[1].count == 1
+        (shown,) = items(snapshot(vendor))
+        assert (shown["id"], shown["collapsed_count"]) == (ids[2], 1)
+
+
+@pytest.mark.django_db
+def test_mark_read_of_a_collapsed_item_reports_the_unseen_count_with_seen_on(
+    vendor: Vendor,
+) -> None:
+    ids = add(vendor, 3, key=KEY)
+    add(vendor, 2, category=GENERAL)
+    with vendor_settings(SEEN=True):
+        services.mark_seen(vendor.pk, ids[0])
+        outcome = services.mark_read(vendor.pk, ids[-1])
+        assert (outcome.updated, outcome.unread_total, outcome.unseen_count) == (3, 2, 2)
+        frame = payloads.notification_read_frame(
+            ids[-1],
+            outcome.unread_total,
+            outcome.unseen_count,
+            payloads.collapse_fields(outcome.collapse_key, outcome.updated),
+        )
+        assert frame["unseen_count"] == 2
+        assert (frame["collapse_key"], frame["updated"]) == (KEY, 3)
+    with vendor_settings(SEEN=False):
+        assert services.mark_read(vendor.pk, ids[-1]).unseen_count is None
