@@ -3,7 +3,7 @@
 A user is due when their ``last_seen_at`` (``presence``) is older than DIGEST_AFTER: no socket
 of theirs has been open since. Their digest holds their vendor's notifications that are
 
-- still unread (``models.UNREAD``) when the email is built,
+- still unread when the email is built (and, with SNOOZE on, not snoozed),
 - created after the user was last seen and at least DIGEST_AFTER ago,
 - newer than the user's ``digested_up_to`` (never the same notification twice),
 - in a category whose effective preference for the user is not ``muted`` (PREFERENCES on):

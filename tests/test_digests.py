@@ -119,6 +119,22 @@ def test_only_what_is_still_unread_and_from_the_time_away(
         assert left_out not in email.body.replace("unread", "")
 
 
+def test_a_snoozed_notification_is_not_emailed_while_it_sleeps(
+    mailed_owner: Any, vendor: Vendor
+) -> None:
+    away(mailed_owner, since=3 * HOUR)
+    notification(vendor, "kept")
+    sleeping = notification(vendor, "sleeping")
+    with vendor_settings(SNOOZE=True):
+        until = services.snooze_until((timezone.now() + HOUR).isoformat())
+        assert services.snooze(vendor.pk, sleeping.pk, until).found
+        digests()
+
+    [email] = mail.outbox
+    assert "kept" in email.body
+    assert "sleeping" not in email.body
+
+
 def test_never_the_same_notification_twice(mailed_owner: Any, vendor: Vendor) -> None:
     away(mailed_owner)
     notification(vendor, "first")
