@@ -13,7 +13,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_vn
 BENCH_ENV := BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) REDIS_URL=$(REDIS_URL) BENCH_REDIS_PREFIX=vn-bench
 
 .PHONY: help venv demo demo-layer demo-notify test test-fast test-sqlite test-postgres services lint typecheck tox clean bench bench-quick \
-	bench-profile bench-connect-cost soak dist install-check docs docs-serve
+	bench-profile bench-connect-cost bench-inbox-features soak dist install-check docs docs-serve
 
 help:
 	@echo "Try it"
@@ -40,6 +40,7 @@ help:
 	@echo "  make bench-quick     the same scenarios with small N (about a minute)"
 	@echo "  make bench-profile   where a scenario's server spends its time (SCENARIO=connect|broadcast)"
 	@echo "  make bench-connect-cost  a connect's cost step by step"
+	@echo "  make bench-inbox-features  the inbox query with collapse, seen and snooze"
 	@echo "Housekeeping"
 	@echo "  make venv            .venv with the package and its dev dependencies"
 	@echo "  make clean           remove .venv, .tox, build, dist and test databases"
@@ -136,6 +137,9 @@ bench-profile: $(BIN)/.bench-installed services
 
 bench-connect-cost: $(BIN)/.bench-installed services
 	$(BENCH_ENV) $(BIN)/python -m bench.connect_cost
+
+bench-inbox-features: $(BIN)/.bench-installed services
+	$(BENCH_ENV) $(BIN)/python -m bench.inbox_features
 
 $(BIN)/.docs-installed: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'

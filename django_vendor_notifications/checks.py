@@ -225,16 +225,18 @@ def _check_numbers() -> list[CheckMessage]:
 
 
 def _check_booleans() -> list[CheckMessage]:
-    # Only the inbox's flag: a truthy string such as "false" would silently turn it on.
-    value = app_settings.get("ISO_TIMESTAMPS")
-    if isinstance(value, bool):
-        return []
-    return [
-        _error(
-            11,
-            f"{app_settings.setting_name('ISO_TIMESTAMPS')} must be True or False (got {value!r}).",
-        )
-    ]
+    # A truthy string such as "false" would silently turn a flag on.
+    errors: list[CheckMessage] = []
+    for key, number in (("ISO_TIMESTAMPS", 11), ("COLLAPSE", 20)):
+        value = app_settings.get(key)
+        if not isinstance(value, bool):
+            errors.append(
+                _error(
+                    number,
+                    f"{app_settings.setting_name(key)} must be True or False (got {value!r}).",
+                )
+            )
+    return errors
 
 
 def _check_rest_api() -> list[CheckMessage]:

@@ -134,6 +134,10 @@ DEFAULTS: dict[str, Any] = {
     "DIGEST_MAX_ITEMS": 10,
     # The digests' From address; None: settings.DEFAULT_FROM_EMAIL.
     "DIGEST_FROM_EMAIL": None,
+    # Whether unread notifications of a vendor with the same collapse_key are shown as one item
+    # (the newest, with collapsed_count). Off: keys are stored but every notification is its
+    # own item, and the queries are what they were before collapsing existed.
+    "COLLAPSE": False,
     # Whether notifications can be marked seen (mark_seen): frames then carry unseen_count
     # (unread ones not seen yet: the badge) and items seen_at. Off: no field, frame or query.
     "SEEN": False,
@@ -371,6 +375,10 @@ class AppSettings:
     def DIGEST_FROM_EMAIL(self) -> str | None:
         value = self.get("DIGEST_FROM_EMAIL")
         return str(value) if value else None
+
+    @property
+    def COLLAPSE(self) -> bool:
+        return bool(self.get("COLLAPSE"))
 
     @property
     def SEEN(self) -> bool:

@@ -27,10 +27,10 @@ ITEM_FIELDS = (
     "is_read",
     "readed_at",
     "created_at",
-    "collapse_key",
 )
 
-#: The columns SEEN and SNOOZE add to an item, when on.
+#: The columns COLLAPSE, SEEN and SNOOZE add to an item, when on.
+COLLAPSE_FIELDS = ("collapse_key",)
 SEEN_FIELDS = ("seen_at",)
 SNOOZE_FIELDS = ("snoozed_until",)
 
@@ -39,8 +39,11 @@ Frame = dict[str, Any]
 
 def item_fields() -> tuple[str, ...]:
     """The columns an item is built from under the current settings: ITEM_FIELDS, and
-    seen_at / snoozed_until when SEEN / SNOOZE are on (off, nothing more is read or sent)."""
+    collapse_key / seen_at / snoozed_until when COLLAPSE / SEEN / SNOOZE are on (off, nothing
+    more is read or sent)."""
     fields: tuple[str, ...] = ITEM_FIELDS
+    if app_settings.COLLAPSE:
+        fields += COLLAPSE_FIELDS
     if app_settings.SEEN:
         fields += SEEN_FIELDS
     if app_settings.SNOOZE:
@@ -93,7 +96,7 @@ def notification_item(row: Mapping[str, Any]) -> Frame:
         item["seen_at"] = iso_datetime(row["seen_at"])
     if app_settings.SNOOZE:
         item["snoozed_until"] = iso_datetime(row["snoozed_until"])
-    if row.get("collapse_key"):
+    if app_settings.COLLAPSE and row.get("collapse_key"):
         # Only on notifications sent with a key: every other item is as the spec has it.
         item["collapse_key"] = row["collapse_key"]
         if row.get("collapsed_count") is not None:

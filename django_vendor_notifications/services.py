@@ -232,7 +232,10 @@ def inbox_state(vendor_id: Any) -> InboxState:
         # The first arm's columns decide how values are read back (JSON, datetimes). Its count
         # column is the item's collapsed_count.
         _state_arm(
-            snapshot, "item", {name: F(name) for name in fields}, collapsing.collapsed_count()
+            snapshot,
+            "item",
+            {name: F(name) for name in fields},
+            collapsing.collapsed_count() if app_settings.COLLAPSE else no_count,
         ),
         _state_arm(counts, "count", {**null_item, "category": F("category")}, Count("id")),
         _state_arm(newest, "newest", {**null_item, "id": F("id")}, no_count),
@@ -304,8 +307,8 @@ def unread_version(vendor_id: Any) -> tuple[frozenset[int], payloads.UnreadCount
 def _snapshot_ids(vendor_id: Any, unread: Any) -> Any:
     """The ids of the unread snapshot's items: the newest UNREAD_LIMIT unread notifications
     a newer one with the same collapse key does not stand for."""
-    shown = unread.filter(collapsing.shown(vendor_id)).newest_first()
-    return shown.values("id")[: app_settings.UNREAD_LIMIT]
+    shown = unread.filter(collapsing.shown(vendor_id)) if app_settings.COLLAPSE else unread
+    return shown.newest_first().values("id")[: app_settings.UNREAD_LIMIT]
 
 
 def _state_arm(rows: Any, kind: str, item: dict[str, Any], count: Any) -> Any:
@@ -327,6 +330,8 @@ def unread_rows(vendor_id: Any) -> list[dict[str, Any]]:
 def _items(vendor_id: Any, rows: Any) -> Any:
     """The vendor's ``rows`` as items: those a collapsed item stands for left out,
     ``collapsed_count`` on each collapsed item."""
+    if not app_settings.COLLAPSE:
+        return rows.values(*payloads.item_fields())
     return (
         rows.filter(collapsing.shown(vendor_id))
         .annotate(collapsed_count=collapsing.collapsed_count())
@@ -433,10 +438,12 @@ def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
     """
     mine = Notification.objects.filter(pk=notification_id, vendor_id=vendor_id)
     now = timezone.now()
-    updated = Notification.objects.filter(
-        Q(pk=notification_id, vendor_id=vendor_id, is_read=False)
-        | collapsing.group_of(vendor_id, notification_id)
-    ).update(is_read=True, is_recent_notification=False, readed_at=now)
+    to_read = Q(pk=notification_id, vendor_id=vendor_id, is_read=False)
+    if app_settings.COLLAPSE:
+        to_read |= collapsing.group_of(vendor_id, notification_id)
+    updated = Notification.objects.filter(to_read).update(
+        is_read=True, is_recent_notification=False, readed_at=now
+    )
     # The notification's key and the vendor's unread count afterwards (SEEN on: and its
     # unseen count), in one query.
     totals = {"_vn_total": _unread_total(vendor_id)}
@@ -446,6 +453,8 @@ def mark_read(vendor_id: Any, notification_id: int) -> MarkReadResult:
     if after is None:
         return MarkReadResult(found=False)
     collapse_key, total, *unseen = after
+    if not app_settings.COLLAPSE:
+        collapse_key = ""
     if not updated:
         return MarkReadResult(found=True, collapse_key=collapse_key)
     ids = [notification_id]
@@ -556,7 +565,8 @@ def _set_archived(vendor_id: Any, notification_id: int, *, archived: bool) -> Ch
         return ChangeResult(found=True)
     # Archiving an unread collapsed item archives all it stands for (none newer than it);
     # unarchive brings back the one notification.
-    collapse_key = row["collapse_key"] if archived and not row["is_read"] else ""
+    collapsing_now = app_settings.COLLAPSE and archived and not row["is_read"]
+    collapse_key = row["collapse_key"] if collapsing_now else ""
     rows = mine.filter(archived_at__isnull=archived)
     if collapse_key:
         rows = collapsing.unread_with_key(vendor_id, collapse_key).filter(id__lte=notification_id)
@@ -768,9 +778,10 @@ def notify(
     never shown. If the channel layer is unreachable the notification is still saved and a
     warning is logged; clients get it through ``sync`` or their next connect.
 
-    With ``collapse_key`` (at most 100 characters), the vendor's unread notifications with the
-    same key are shown as one item, the newest; the push carries ``collapsed_count``, the
-    number of them with this one (one more query).
+    With ``collapse_key`` (at most 100 characters) and COLLAPSE on, the vendor's unread
+    notifications with the same key are shown as one item, the newest; the push carries
+    ``collapsed_count``, the number of them with this one (one more query). With COLLAPSE off
+    the key is stored, so turning it on later collapses what is already there.
     """
     category, context = _validated(category, context)
     collapse_key = collapsing.validated_key(collapse_key)
@@ -785,7 +796,7 @@ def notify(
     # The vendor's previous id lets a socket notice a push it never got (a full channel).
     previous_id = Notification.objects.newest_ids(vendor_id).filter(id__lt=notification.pk).first()
     row = _row(notification)
-    if collapse_key:
+    if collapse_key and app_settings.COLLAPSE:
         row["collapsed_count"] = collapsing.unread_with_key(vendor_id, collapse_key).count()
     # Serialise once here; every socket of the vendor forwards the same text.
     event = delivery.push_event(

@@ -373,6 +373,16 @@ def test_e011_iso_timestamps_must_be_a_bool(value: Any) -> None:
     assert 'VENDOR_NOTIFICATIONS["ISO_TIMESTAMPS"] must be True or False' in error.msg
 
 
+@pytest.mark.parametrize("value", ["false", 1, None], ids=repr)
+def test_e020_collapse_must_be_a_bool(value: Any) -> None:
+    with vendor_settings(COLLAPSE=value):
+        [error] = check_settings()
+        assert registered_error_ids() == [f"{PREFIX}E020"]
+    assert 'VENDOR_NOTIFICATIONS["COLLAPSE"] must be True or False' in error.msg
+    with vendor_settings(COLLAPSE=True):
+        assert error_ids() == []
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from django_vendor_notifications import delivery, payloads, services, signals
 from django_vendor_notifications.collapsing import CollapseKeyError
@@ -28,6 +29,12 @@ ORDERS = "Order Notifications"
 GENERAL = "General Notifications"
 KEY = "new-order"
 BASE = datetime.datetime(2025, 3, 12, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def collapse_on() -> Iterator[None]:
+    with vendor_settings(COLLAPSE=True):
+        yield
 
 
 def add(
@@ -529,3 +536,41 @@ def test_mark_read_of_a_collapsed_item_reports_the_unseen_count_with_seen_on(
         assert (frame["collapse_key"], frame["updated"]) == (KEY, 3)
     with vendor_settings(SEEN=False):
         assert services.mark_read(vendor.pk, ids[-1]).unseen_count is None
+
+
+# --- COLLAPSE off (the default) ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_with_collapse_off_keys_are_stored_and_every_notification_is_its_own_item(
+    vendor: Vendor,
+) -> None:
+    with vendor_settings(COLLAPSE=False):
+        ids = [
+            services.notify(vendor, f"Order #{n}", category=ORDERS, collapse_key=KEY).pk
+            for n in range(3)
+        ]
+        assert set(Notification.objects.values_list("collapse_key", flat=True)) == {KEY}
+        frame = snapshot(vendor)
+        assert sorted(item["id"] for item in items(frame)) == ids
+        assert "collapse" not in json.dumps(frame)
+        page = services.notifications_page(vendor.pk, 1)
+        assert "collapse" not in json.dumps(page)
+        row = services._row(Notification.objects.get(pk=ids[0]))
+        assert "collapse" not in json.dumps(payloads.new_notification_frame(row))
+
+        result = services.mark_read(vendor.pk, ids[-1])
+        assert (result.updated, result.unread_total, result.collapse_key) == (1, 2, "")
+        archived = services.archive(vendor.pk, ids[-2])
+        assert (archived.updated, archived.collapse_key) == (1, "")
+    # Turned on, what is stored collapses.
+    (shown,) = items(snapshot(vendor))
+    assert (shown["id"], shown["collapsed_count"]) == (ids[0], 1)
+
+
+@pytest.mark.django_db
+def test_with_collapse_off_the_inbox_query_reads_nothing_of_it(vendor: Vendor) -> None:
+    add(vendor, 3, key=KEY)
+    with vendor_settings(COLLAPSE=False), CaptureQueriesContext(connection) as captured:
+        services.inbox_state(vendor.pk)
+    assert "collapse_key" not in captured.captured_queries[0]["sql"]

@@ -163,6 +163,8 @@ VENDOR_NOTIFICATIONS = {
         "Payment Notifications",
         "General Notifications",
     ],
+    # The demo sends its orders with collapse_key="new-order": one "N new orders" item.
+    "COLLAPSE": True,
 }
 
 # Django's console logging, with access tokens redacted: runserver logs every HTTP request

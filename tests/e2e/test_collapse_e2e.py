@@ -6,6 +6,7 @@ it reads all three and the vendor's other sockets hear it with exact counts."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,9 +16,28 @@ from websockets.asyncio.client import ClientConnection
 from tests.conftest import access_token_for
 from tests.testapp.models import Vendor
 
-from .conftest import AsgiServer, assert_silent, receive_json
+from .conftest import (
+    SERVER_KINDS,
+    AsgiServer,
+    ServerKind,
+    assert_silent,
+    receive_json,
+    running_server,
+    server_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS, ids=str)
+def collapse_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
+) -> Iterator[AsgiServer]:
+    kind: ServerKind = request.param
+    env = server_env(kind.channel_layer, vendor_settings={"COLLAPSE": True})
+    with running_server(kind, env, tmp_path_factory.mktemp("collapse-server")) as server:
+        yield server
+
 
 ORDERS = "Order Notifications"
 KEY = "new-order"
@@ -37,8 +57,9 @@ async def ask(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_collapsed_key_is_pushed_counted_shown_once_and_read_at_once(
-    asgi_server: AsgiServer, vendor: Vendor
+    collapse_server: AsgiServer, vendor: Vendor
 ) -> None:
+    asgi_server = collapse_server
     token = await database_sync_to_async(access_token_for)(vendor.user)
     async with asgi_server.connect(token) as live, asgi_server.connect(token) as tab:
         for ws in (live, tab):
