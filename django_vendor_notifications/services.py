@@ -256,7 +256,7 @@ def inbox_state(vendor_id: Any) -> InboxState:
         row = dict(zip(fields, values[: len(fields)], strict=True))
         kind, n = values[-2:]
         if kind == "item":
-            rows.append({**row, "collapsed_count": n})
+            rows.append({**row, "collapsed_count": n} if app_settings.COLLAPSE else row)
         elif kind == "count":
             unread_counts[row["category"]] = n
         elif kind == "unseen":
