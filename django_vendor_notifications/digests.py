@@ -29,7 +29,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core import mail as django_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
 from django.db.models import Count, F, IntegerField, Max, Subquery, Value
 from django.template.loader import render_to_string
@@ -281,7 +282,7 @@ def run(
     reported as "failed"; the others go on."""
     before = cutoff(now)
     size = min(batch_size, MAX_BATCH_SIZE)
-    mail = None if dry_run else get_connection()
+    mailer = None if dry_run else _default_mailer()
     after, handled = 0, 0
     while limit is None or handled < limit:
         if limit is not None:
@@ -299,14 +300,20 @@ def run(
             elif dry_run:
                 yield Outcome(row.user, digest, "would_send")
             else:
-                yield Outcome(row.user, digest, _send(digest, mail))
+                yield Outcome(row.user, digest, _send(digest, mailer))
 
 
-def _send(digest: Digest, mail: Any) -> str:
+def _default_mailer() -> Any:
+    """The email backend the digests go through: Django's default mailer (``MAILERS``, Django
+    6.1 and later), else the backend ``EMAIL_BACKEND`` names. One per run, so an SMTP backend
+    keeps its connection open across the run's emails."""
+    mailers = getattr(django_mail, "mailers", None)
+    return mailers.default if mailers is not None else django_mail.get_connection()
+
+
+def _send(digest: Digest, mailer: Any) -> str:
     try:
-        email = message(digest)
-        email.connection = mail
-        email.send()
+        mailer.send_messages([message(digest)])
     except Exception:
         logger.exception("The notification digest of user %s could not be sent.", digest.user.pk)
         return "failed"

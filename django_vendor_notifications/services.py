@@ -154,9 +154,18 @@ def unread_counts(vendor_id: Any) -> payloads.UnreadCounts:
 
     With SEEN on, the same query also counts the unseen ones (``.unseen``), on their own
     partial index: a UNION ALL arm whose label is NULL, which no category is."""
-    counts = _unread_count_rows(vendor_id)
     if not app_settings.SEEN:
-        return payloads.UnreadCounts(dict(counts))
+        return payloads.UnreadCounts(dict(_unread_count_rows(vendor_id)))
+    # Both arms select aliases only: Django 4.2 would name the second arm's columns after the
+    # first arm's field names, which it cannot resolve.
+    counts = (
+        Notification.objects.for_vendor(vendor_id)
+        .unread()
+        .order_by()
+        .values("category")
+        .annotate(_vn_label=F("category"), _vn_n=Count("id"))
+        .values_list("_vn_label", "_vn_n")
+    )
     no_label = Value(None, output_field=CharField())
     unseen = (
         _unseen(vendor_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django
 
 from django_vendor_notifications.layers import redis_channel_layer
 
@@ -58,6 +59,9 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+if django.VERSION >= (6, 1):
+    # Django 6.1 deprecates EMAIL_BACKEND for MAILERS (the test runner makes each one locmem).
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 ASGI_APPLICATION = "tests.asgi.application"
 
 DATABASES = {

@@ -293,6 +293,15 @@ def test_batches_and_limit(mailed_owner: Any, vendor: Vendor) -> None:
     assert len({email.to[0] for email in mail.outbox}) == 6
 
 
+def use_email_backend(settings: Any, backend: str) -> None:
+    """The default mailer's backend: MAILERS where it is set (Django 6.1 and later, which
+    refuses EMAIL_BACKEND beside it), else EMAIL_BACKEND."""
+    if hasattr(settings, "MAILERS"):
+        settings.MAILERS = {"default": {"BACKEND": backend}}
+    else:
+        settings.EMAIL_BACKEND = backend
+
+
 class RefusingBackend(locmem.EmailBackend):
     """Django's locmem backend, refusing one address as a mail server might."""
 
@@ -311,7 +320,7 @@ def test_a_failing_email_is_counted_and_the_others_go_on(
     away(mailed_owner)
     notification(refused_vendor, "for the refused one")
     notification(vendor, "for the owner")
-    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    use_email_backend(settings, f"{__name__}.RefusingBackend")
     out, err = StringIO(), StringIO()
     call_command("send_notification_digests", stdout=out, stderr=err)
     assert "Sent 1 digests, 1 failed; 2 users away" in out.getvalue()
@@ -320,7 +329,7 @@ def test_a_failing_email_is_counted_and_the_others_go_on(
     [email] = mail.outbox
     assert email.to == ["owner@example.com"]
     # At most once: the refused digest is not tried again.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    use_email_backend(settings, "django.core.mail.backends.locmem.EmailBackend")
     assert "Sent 0 digests" in digests()
 
 
