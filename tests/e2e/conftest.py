@@ -122,6 +122,11 @@ class AsgiServer:
 
     async def run_django(self, *args: str) -> str:
         """Run a management command in another process, like a host's worker; its stdout."""
+        stdout, _ = await self.run_django_with_log(*args)
+        return stdout
+
+    async def run_django_with_log(self, *args: str) -> tuple[str, str]:
+        """``run_django``, with what the process logged (its stderr) as well."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -134,7 +139,7 @@ class AsgiServer:
         )
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, stderr.decode(errors="replace")
-        return stdout.decode()
+        return stdout.decode(), stderr.decode(errors="replace")
 
     async def start_python(self, code: str) -> asyncio.subprocess.Process:
         """Start ``python -c code`` as a worker of this deployment (Django set up, same database

@@ -96,6 +96,9 @@ class SecurityServer:
     async def run_django(self, *args: str) -> str:
         return await self.server.run_django(*args)
 
+    async def run_django_with_log(self, *args: str) -> tuple[str, str]:
+        return await self.server.run_django_with_log(*args)
+
     def assert_running(self) -> None:
         assert self.server.process.poll() is None, "the server process died"
 
