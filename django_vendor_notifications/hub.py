@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from .conf import app_settings
-from .layers import is_layer_failure
+from .layers import is_layer_failure, receives_through_one_read
 from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ REPLAY_SIZE = 64
 #: Tries per group when joining (all within LAYER_TIMEOUT): right after Redis restarts, pooled
 #: connections fail once each.
 JOIN_ATTEMPTS = 3
+#: What the hub sends a group's channel, once it has left the group, to end its receive loop.
+STOP_EVENT = "vendor_notifications.hub.stop"
 #: Seconds between a push being published and reaching the hub after which the layer may have
 #: dropped newer ones (a full channel drops the newest); the group's sockets then catch up.
 LATE_EVENT = 1.0
@@ -197,9 +199,6 @@ class Hub:
     async def leave(self, group: Group) -> None:
         if group.joining is not None:
             group.joining.cancel()
-        if group.receiver is not None:
-            # Cancelling a receive also unsubscribes the channel on RedisPubSubChannelLayer.
-            group.receiver.cancel()
         if group.channel is not None and group.joined_at is not None:
             with contextlib.suppress(Exception):
                 # Best effort: when Redis is away the membership expires with group_expiry.
@@ -207,6 +206,28 @@ class Hub:
                     self.layer.group_discard(group.name, group.channel),
                     app_settings.LAYER_TIMEOUT,
                 )
+        await self.stop_receiving(group)
+
+    async def stop_receiving(self, group: Group) -> None:
+        """End ``group``'s receive loop. On channels-redis's core layer a cancelled receive
+        can live on for ever (``receives_through_one_read``; 2 in 1,000 cancels under traffic
+        here), so the loop is sent a stop event on its own channel and returns by itself. Other
+        layers' receives are cancelled, which on RedisPubSubChannelLayer also unsubscribes."""
+        receiver = group.receiver
+        if receiver is None or receiver.done():
+            return
+        if group.channel is not None and receives_through_one_read(self.layer):
+            try:
+                await asyncio.wait_for(
+                    self.layer.send(group.channel, {"type": STOP_EVENT, "channel": group.channel}),
+                    app_settings.LAYER_TIMEOUT,
+                )
+                return
+            except Exception as exc:
+                if not is_layer_failure(exc):
+                    logger.exception("Stopping the receive of group %s failed.", group.name)
+                # Redis is away: the receive fails soon anyway; a cancel is all that is left.
+        receiver.cancel()
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -223,6 +244,8 @@ class Hub:
                 else:
                     logger.exception("Receiving for group %s failed.", group.name)
                 self.fail(group)
+                return
+            if event.get("type") == STOP_EVENT and event.get("channel") == group.channel:
                 return
             self.fan_out(group, event)
 

@@ -67,6 +67,13 @@ def is_layer_failure(exc: BaseException) -> bool:
     return any(cls.__module__.startswith("redis") for cls in type(exc).__mro__)
 
 
+def receives_through_one_read(layer: Any) -> bool:
+    """Whether ``layer`` receives every channel of the process through one shared blocking
+    read (channels-redis's RedisChannelLayer). Cancelling a receive that holds that read is
+    not safe: redis-py swallows the cancellation to keep the reply, and the task never ends."""
+    return CORE_BACKEND in (f"{cls.__module__}.{cls.__qualname__}" for cls in type(layer).__mro__)
+
+
 def shard_of(layer: Any, name: str) -> int:
     """The index of the Redis server that holds group ``name`` on a sharded channels-redis
     layer (``hosts`` with several entries); 0 for an unsharded or any other layer."""

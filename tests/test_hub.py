@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from django_vendor_notifications import consumers, delivery, payloads
 from django_vendor_notifications.hub import REPLAY_SIZE, Hub, hub_for
+from django_vendor_notifications.layers import receives_through_one_read
 from django_vendor_notifications.models import Notification
 from tests.conftest import access_token_for, communicator_for, settle, vendor_settings
 from tests.settings import REDIS_URL, channel_layer_config
@@ -78,8 +79,11 @@ async def test_many_sockets_make_one_membership_and_each_gets_the_event_once() -
         await hub.subscribe(socket, ["vendor_notifications_1", "all_notifications"], loop.time())
 
     assert layer.adds == 2
-    assert {group: len(members) for group, members in layer.groups.items()
-            if not group.startswith(CANARY_PREFIX)} == {
+    assert {
+        group: len(members)
+        for group, members in layer.groups.items()
+        if not group.startswith(CANARY_PREFIX)
+    } == {
         "vendor_notifications_1": 1,
         "all_notifications": 1,
     }
@@ -240,6 +244,36 @@ async def test_sockets_of_one_vendor_hold_one_membership_in_redis(
         assert (await socket.receive_json_from(timeout=5))["action"] == "unread_notifications"
     assert await sockets[4].receive_nothing(timeout=0.3)
     await asyncio.gather(*(socket.disconnect() for socket in sockets))
+
+
+async def test_leaving_groups_ends_their_receive_loops_while_others_receive(
+    redis_layer: str,
+) -> None:
+    """A group the hub leaves stops receiving: on the core layer its loop returns by itself
+    (a cancelled receive there can live on), on pub/sub it is cancelled; either way it ends,
+    and a group that stays gets every event sent meanwhile."""
+    layer = get_channel_layer()
+    hub = Hub(layer)
+    loop = asyncio.get_running_loop()
+    staying = FakeSocket()
+    await hub.subscribe(staying, ["stays"], loop.time())
+    with vendor_settings(GROUP_LINGER=0):
+        receivers = []
+        for n in range(60):
+            socket = FakeSocket()
+            await hub.subscribe(socket, [f"left-{n}"], loop.time())
+            receivers.append(hub.groups[f"left-{n}"].receiver)
+            await layer.group_send("stays", {"type": "x", "n": n})
+            hub.unsubscribe(socket, [f"left-{n}"])
+        await until(lambda: all(receiver.done() for receiver in receivers), timeout=10)
+        await until(lambda: len(staying.events) == 60)
+        assert [event["n"] for event in staying.events] == list(range(60))
+        assert set(hub.groups) == {"stays"}
+        core = receives_through_one_read(layer)
+        assert [receiver.cancelled() for receiver in receivers] == [not core] * 60
+        last = hub.groups["stays"].receiver
+        hub.unsubscribe(staying, ["stays"])
+        await until(lambda: last is not None and last.done())
 
 
 # --- a socket that falls behind drops its queued pushes and refills them by id ---------------
