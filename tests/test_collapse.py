@@ -22,6 +22,7 @@ from django_vendor_notifications.collapsing import CollapseKeyError
 from django_vendor_notifications.models import Notification
 from django_vendor_notifications.protocol import MAX_ID
 from tests.conftest import access_token_for, connect, settle, vendor_settings
+from tests.plans import analyze, query_plan
 from tests.test_queries import OWNER_CONNECT_QUERIES, connect_path
 from tests.testapp.models import Vendor
 
@@ -324,7 +325,6 @@ def test_queries_are_as_many_for_3_keyed_as_for_300(
     assert large["frame"]["unread_total"] == 303
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL query plan")
 @pytest.mark.django_db
 def test_collapsing_reads_the_partial_collapse_index(vendor: Vendor, other_vendor: Vendor) -> None:
     for owner in (vendor, other_vendor):
@@ -332,16 +332,12 @@ def test_collapsing_reads_the_partial_collapse_index(vendor: Vendor, other_vendo
             Notification(vendor=owner, message="m", collapse_key=f"k{i % 50}", is_read=i % 4 > 0)
             for i in range(20_000)
         )
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Notification._meta.db_table}")
+    analyze(Notification)
     query = Notification.objects.for_vendor(vendor.pk).unread()
     rows = query.filter(services.collapsing.shown(vendor.pk)).annotate(
         n=services.collapsing.collapsed_count()
     )
-    sql, params = rows.values("id", "n").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = json.dumps(cursor.fetchone()[0])
+    plan = query_plan(rows.values("id", "n"))
     assert "vn_vendor_unread_collapse_idx" in plan, plan
     state = services.inbox_state(vendor.pk)
     # Unread are the rows with i % 4 == 0: 25 of the 50 keys, 200 each.
