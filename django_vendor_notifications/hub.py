@@ -269,7 +269,8 @@ class Hub:
         if group.leave_timer is not None:
             group.leave_timer.cancel()
         if group.receiver is not None and group.receiver is not asyncio.current_task():
-            group.receiver.cancel()
+            # Ended as a left group's is: a cancel alone may never end it (stop_receiving).
+            self.loop.create_task(self.stop_receiving(group))
         for member in list(group.members.values()):
             member.layer_failed()
         group.members.clear()

@@ -276,6 +276,22 @@ async def test_leaving_groups_ends_their_receive_loops_while_others_receive(
         await until(lambda: last is not None and last.done())
 
 
+async def test_a_failed_group_ends_its_receive_loop_as_a_left_one_does(redis_layer: str) -> None:
+    """A group whose re-join failed is given up the same way: its members are told, and its
+    loop ends (by the stop event on the core layer, not a cancel)."""
+    layer = get_channel_layer()
+    hub = Hub(layer)
+    socket = FakeSocket()
+    await hub.subscribe(socket, ["g"], asyncio.get_running_loop().time())
+    group = hub.groups["g"]
+    receiver = group.receiver
+    assert receiver is not None
+    hub.fail(group)
+    assert socket.failed and hub.groups == {}
+    await until(receiver.done)
+    assert receiver.cancelled() is not receives_through_one_read(layer)
+
+
 # --- a socket that falls behind drops its queued pushes and refills them by id ---------------
 
 

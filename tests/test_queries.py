@@ -22,6 +22,7 @@ from django_vendor_notifications.auth import user_for_token
 from django_vendor_notifications.models import Notification
 from django_vendor_notifications.protocol import MAX_ID
 from tests.conftest import access_token_for, communicator_for
+from tests.plans import analyze
 from tests.testapp.models import Vendor
 
 # The numbers this suite pins. Connect, in one thread hop: the token's user, the vendor (for
@@ -310,8 +311,7 @@ def test_newest_id_reads_the_vendors_own_index_not_everyone_elses_rows(
         Notification.objects.bulk_create(
             Notification(vendor=owner, message="m", created_at=created_at) for _ in range(20_000)
         )
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {Notification._meta.db_table}")
+    analyze(Notification)
     expected = Notification.objects.filter(vendor=vendor).order_by("-id")[0].pk
 
     plans = []
